@@ -17,6 +17,60 @@ namespace Portal.Migrations.Sqlite
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("Portal.Leaderboard.LeaderboardEntry", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Checkpoint")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ConfigArch")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("DatasetId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Generators")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("MeanAcc")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("MeanAp")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("Perturbation")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Seed")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Split")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Threshold")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId", "Threshold")
+                        .IsUnique();
+
+                    b.ToTable("LeaderboardEntries");
+                });
+
             modelBuilder.Entity("Portal.Store.Artifact", b =>
                 {
                     b.Property<long>("Id")
@@ -193,6 +247,8 @@ namespace Portal.Migrations.Sqlite
                     b.HasIndex("Name")
                         .IsUnique();
 
+                    b.HasIndex("Path");
+
                     b.ToTable("Weights");
                 });
 
@@ -262,6 +318,13 @@ namespace Portal.Migrations.Sqlite
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
+
+                    b.Property<string>("Tags")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(657)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("");
 
                     b.Property<string>("Worker")
                         .HasColumnType("TEXT");
@@ -357,6 +420,15 @@ namespace Portal.Migrations.Sqlite
                     b.HasIndex("DatasetId");
 
                     b.ToTable("UnreadableFiles");
+                });
+
+            modelBuilder.Entity("Portal.Leaderboard.LeaderboardEntry", b =>
+                {
+                    b.HasOne("Portal.Store.Run", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("Portal.Store.Artifact", b =>

@@ -30,7 +30,15 @@ public static class ApiEndpoints
                 : TypedResults.NotFound(NotFound("dataset", id)))
             .WithSummary("Scan a registered dataset's folder again; the stored counts stay until the scan succeeds");
 
-        api.MapPost("/runs", QueueRunAsync).WithSummary("Queue a run: {\"kind\": \"evaluate\", \"config\": {...}, \"seed\": n}; 202 with the run, 400 naming the invalid field");
+        api.MapPost("/runs", QueueRunAsync).WithSummary("Queue a run: {\"kind\": \"evaluate\", \"config\": {...}, \"seed\": n, \"tags\": [\"...\"]}; 202 with the run, 400 naming the invalid field");
+        api.MapPut("/runs/{id:long}/tags", async Task<IResult> (long id, RunTagsRequest? body, RunService runs) =>
+        {
+            try
+            {
+                return await runs.SetTagsAsync(id, body?.Tags) is { } r ? TypedResults.Ok(RunDto.From(r)) : TypedResults.NotFound(NotFound("run", id));
+            }
+            catch (FieldException e) { return FieldProblem(e); }
+        }).WithSummary("Replace a run's tags ({\"tags\": [\"ablation-t\"]}: lower-case letters, digits, - _ . :); the leaderboard filters by tag");
         api.MapGet("/runs", ListRunsAsync).WithSummary("Runs, newest first; filter by status and kind; skip/take paging");
         api.MapGet("/runs/{id:long}", async Task<Results<Ok<RunDto>, NotFound<ProblemDetailsLite>>> (long id, IDbContextFactory<PortalDb> dbf) =>
         {
@@ -87,7 +95,7 @@ public static class ApiEndpoints
         if (body.Config is not { ValueKind: System.Text.Json.JsonValueKind.Object } config) return Problem400("config", "config must be a JSON object");
         try
         {
-            var run = await runs.CreateAsync(body.Kind, config.GetRawText(), body.Seed);
+            var run = await runs.CreateAsync(body.Kind, config.GetRawText(), body.Seed, tags: body.Tags);
             return TypedResults.Accepted($"/api/runs/{run.Id}", RunDto.From(run));
         }
         catch (FieldException e) { return FieldProblem(e); }

@@ -8,7 +8,9 @@ public sealed record RegisterDatasetRequest(string? Name, string? Path);
 public sealed record RegisterDatasetResponse(long Id, long RunId);
 
 /// <summary>POST /api/runs body: the run kind, its config object and an optional seed.</summary>
-public sealed record QueueRunRequest(string? Kind, System.Text.Json.JsonElement? Config, long? Seed);
+public sealed record QueueRunRequest(string? Kind, System.Text.Json.JsonElement? Config, long? Seed, string[]? Tags = null);
+
+public sealed record RunTagsRequest(string[]? Tags);
 
 public sealed record SubsetDto(string Generator, string Split, string Label, int Count);
 public sealed record UnreadableDto(string Path, string Reason);
@@ -25,11 +27,11 @@ public sealed record DatasetDto(long Id, string Name, string Path, string? Layou
 
 public sealed record RunDto(long Id, string Kind, string Queue, string Status, double Progress, string? Phase, string? Error,
     DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? Worker, int Attempts, long? Seed,
-    string CodeVersion, string ConfigHash, System.Text.Json.JsonElement Config, long? RerunOf)
+    string CodeVersion, string ConfigHash, System.Text.Json.JsonElement Config, long? RerunOf, IReadOnlyList<string> Tags)
 {
     public static RunDto From(Run r) => new(r.Id, r.Kind, r.Queue, r.Status.ToString().ToLowerInvariant(), r.Progress, r.Phase, r.Error,
         r.CreatedAt, r.StartedAt, r.FinishedAt, r.Worker, r.Attempts, r.Seed, r.CodeVersion, r.ConfigHash,
-        System.Text.Json.JsonDocument.Parse(r.ConfigJson).RootElement.Clone(), r.RerunOf);
+        System.Text.Json.JsonDocument.Parse(r.ConfigJson).RootElement.Clone(), r.RerunOf, RunTags.Parse(r.Tags));
 }
 
 public sealed record RunLogDto(DateTime At, string Level, string Message);

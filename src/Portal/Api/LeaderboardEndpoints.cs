@@ -5,7 +5,7 @@ using Portal.Leaderboard;
 namespace Portal.Api;
 
 /// <summary>
-/// The leaderboard's API. GET /api/leaderboard?dataset=&amp;perturbation=&amp;arch=&amp;q=&amp;sort=&amp;desc=&amp;skip=&amp;take=&amp;ap=&amp;published=&amp;baselines=
+/// The leaderboard's API. GET /api/leaderboard?dataset=&amp;perturbation=&amp;threshold=&amp;tag=&amp;arch=&amp;q=&amp;sort=&amp;desc=&amp;skip=&amp;take=&amp;ap=&amp;published=&amp;baselines=
 /// answers {total, rows, generators} (take defaults to 50, at most 1000). /api/leaderboard.csv and .tex take the same
 /// parameters and write exactly those rows: every page when skip/take are left out, one page when they are given.
 /// </summary>
@@ -19,7 +19,7 @@ public static class LeaderboardEndpoints
         var api = app.MapGroup("/api").WithTags("leaderboard");
         api.MapGet("/leaderboard", (HttpRequest request, LeaderboardQuery query, CancellationToken ct) =>
                 Answer(request, DefaultTake, async r => TypedResults.Ok(await query.RunAsync(r, ct))))
-            .WithSummary("Detectors x generators pivot of evaluation runs (ACC/AP per generator, mean, mean ± sd over seeds) with the GenImage paper's rows; 400 naming a bad parameter");
+            .WithSummary("Detectors x generators pivot of evaluation and cross-generator runs (ACC/AP per generator with bootstrap intervals, mean, mean ± sd over seeds) per threshold mode, with the GenImage paper's rows; 400 naming a bad parameter");
         api.MapGet("/leaderboard.csv", (HttpRequest request, LeaderboardQuery query, CancellationToken ct) =>
                 Answer(request, null, async r => TypedResults.Text(
                     LeaderboardExport.Csv(await query.RunAsync(r, ct), Flag(request, "ap", false)),
@@ -57,7 +57,8 @@ public static class LeaderboardEndpoints
         if (take > LeaderboardQuery.MaxTake && defaultTake is not null)
             throw new FieldException("take", $"take must be at most {LeaderboardQuery.MaxTake}, not {take}");
         return new LeaderboardRequest(Text("dataset"), Text("perturbation"), Text("arch"), Text("q"), Text("sort"),
-            Text("desc") is null ? null : Flag(request, "desc", false), Int("skip", 0)!.Value, take, Text("published"), Flag(request, "baselines", true));
+            Text("desc") is null ? null : Flag(request, "desc", false), Int("skip", 0)!.Value, take, Text("published"), Flag(request, "baselines", true),
+            Text("threshold"), Text("tag"));
     }
 
     static bool Flag(HttpRequest request, string name, bool fallback)

@@ -88,6 +88,9 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
                 var r = row.Result.Report;
                 await context.MetricAsync($"acc{suffix}/{row.Generator}", 0, r.Acc);
                 if (r.Ap is { } ap) await context.MetricAsync($"ap{suffix}/{row.Generator}", 0, ap);
+                // Bootstrap intervals as the leaderboard reads them: "acc_ci_lo@best/<generator>".
+                foreach (var (name, value) in new (string, double?)[] { ("acc_ci_lo", r.AccCi?.Low), ("acc_ci_hi", r.AccCi?.High), ("ap_ci_lo", r.ApCi?.Low), ("ap_ci_hi", r.ApCi?.High) })
+                    if (value is { } v) await context.MetricAsync($"{name}{suffix}/{row.Generator}", 0, v);
             }
             await context.MetricAsync($"acc{suffix}/avg", 0, table.Average.Acc);
             if (table.Average.Ap is { } avgAp) await context.MetricAsync($"ap{suffix}/avg", 0, avgAp);

@@ -144,7 +144,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         return (result, EvaluationReport.Create(detector, set, result, evalOptions, metricsOptions));
     }
 
-    /// <summary>Final metrics at step 0: overall as "acc", "ap", ...; per generator as "acc/&lt;generator&gt;".</summary>
+    /// <summary>Final metrics at step 0: overall as "acc", "ap", ...; per generator as "acc/&lt;generator&gt;"; bootstrap intervals as "acc_ci_lo", "acc_ci_hi", ....</summary>
     static async Task StoreMetricsAsync(RunContext context, EvaluationReport report)
     {
         async Task Store(string suffix, DetectionReport r)
@@ -153,6 +153,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
                      {
                          ("acc", r.Acc), ("real_acc", r.RealAcc), ("fake_acc", r.FakeAcc), ("balanced_acc", r.BalancedAcc),
                          ("ap", r.Ap), ("auc", r.Auc), ("best_acc", r.BestAcc), ("n_real", r.NReal), ("n_fake", r.NFake),
+                         ("acc_ci_lo", r.AccCi?.Low), ("acc_ci_hi", r.AccCi?.High), ("ap_ci_lo", r.ApCi?.Low), ("ap_ci_hi", r.ApCi?.High),
                      })
                 if (value is { } v) await context.MetricAsync(name + suffix, 0, v);
         }

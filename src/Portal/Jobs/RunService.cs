@@ -20,16 +20,19 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
     public static readonly string CodeVersion =
         typeof(RunService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
-    /// <summary>Stores a queued run of <paramref name="kind"/> and enqueues it on its job's queue.</summary>
-    public async Task<Run> CreateAsync(string kind, object config, long? seed = null, long? rerunOf = null)
+    /// <summary>Stores a queued run of <paramref name="kind"/> and enqueues it on its job's queue; tags label it (not part of the config hash).</summary>
+    public async Task<Run> CreateAsync(string kind, object config, long? seed = null, long? rerunOf = null, IEnumerable<string>? tags = null)
     {
         var job = jobs.FirstOrDefault(j => j.Kind == kind) ?? throw new ArgumentException($"unknown run kind '{kind}'", nameof(kind));
+        string storedTags;
+        try { storedTags = RunTags.Format(tags); }
+        catch (ArgumentException e) { throw new FieldException("tags", e.Message); }
         var configJson = config as string ?? JsonSerializer.Serialize(config, Json);
         await job.ValidateAsync(configJson);
         var run = new Run
         {
             Kind = kind, Queue = job.Queue, ConfigJson = configJson, ConfigHash = ConfigHash(kind, configJson),
-            Status = RunStatus.Queued, CreatedAt = DateTime.UtcNow, Seed = seed, CodeVersion = CodeVersion, RerunOf = rerunOf,
+            Status = RunStatus.Queued, CreatedAt = DateTime.UtcNow, Seed = seed, CodeVersion = CodeVersion, RerunOf = rerunOf, Tags = storedTags,
         };
         await using (var db = await dbFactory.CreateDbContextAsync())
         {
@@ -37,6 +40,20 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
             await db.SaveChangesAsync();
         }
         queue.Enqueue(run.Id, run.Queue);
+        return run;
+    }
+
+    /// <summary>Replaces a run's tags; null when there is no such run, a FieldException naming "tags" for a bad tag.</summary>
+    public async Task<Run?> SetTagsAsync(long id, IEnumerable<string>? tags)
+    {
+        string stored;
+        try { stored = RunTags.Format(tags); }
+        catch (ArgumentException e) { throw new FieldException("tags", e.Message); }
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == id);
+        if (run is null) return null;
+        run.Tags = stored;
+        await db.SaveChangesAsync();
         return run;
     }
 
@@ -69,7 +86,7 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
         await using (var db = await dbFactory.CreateDbContextAsync())
             old = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId);
         if (old is null) return null;
-        var rerun = await CreateAsync(old.Kind, old.ConfigJson, old.Seed, old.Id);
+        var rerun = await CreateAsync(old.Kind, old.ConfigJson, old.Seed, old.Id, RunTags.Parse(old.Tags));
         foreach (var hook in jobs.OfType<IRerunHook>().Where(h => h.Kind == old.Kind)) await hook.OnRerunAsync(old, rerun);
         return rerun;
     }

@@ -21,9 +21,16 @@ public static class LeaderboardExport
         return (points >= 0 ? "+" : "") + points.ToString("F1", CultureInfo.InvariantCulture);
     }
 
-    /// <summary>"54.9" or "54.9 ± 1.2" (sd over seeds); empty for no value.</summary>
+    /// <summary>"54.9", "54.9 ± 1.2" (sd over seeds) or "54.9 [52.0, 57.8]" (one run's bootstrap interval); empty for no value.</summary>
     public static string Cell(LeaderboardCell? cell) =>
-        cell is null ? "" : cell.Sd is { } sd ? $"{Percent(cell.Mean)} ± {Percent(sd)}" : Percent(cell.Mean);
+        cell is null ? "" : Percent(cell.Mean) + Spread(cell);
+
+    /// <summary>" ± sd" over seeds, " [low, high]" for one run's bootstrap interval, else empty.</summary>
+    public static string Spread(LeaderboardCell cell) =>
+        cell.Sd is { } sd ? $" ± {Percent(sd)}" : cell is { Low: { } lo, High: { } hi } ? $" [{Percent(lo)}, {Percent(hi)}]" : "";
+
+    /// <summary>The threshold column as shown: "best" carries a warning that it was chosen on the reported data.</summary>
+    public static string ThresholdLabel(string threshold) => threshold == LeaderboardQuery.BestThreshold ? "best (on test!)" : threshold;
 
     /// <summary>The column label of a generator: the paper's label for a GenImage folder, else the generator's own name.</summary>
     public static string GeneratorLabel(string generator) => PublishedBaselines.GenImageLabel(generator) ?? generator;
@@ -37,6 +44,8 @@ public static class LeaderboardExport
         {
             header.Add(name);
             header.Add(name + "_sd");
+            header.Add(name + "_ci_lo");
+            header.Add(name + "_ci_hi");
         }
         foreach (var g in page.Generators)
         {
@@ -65,6 +74,8 @@ public static class LeaderboardExport
             {
                 fields.Add(cell is null ? "" : Percent(cell.Mean));
                 fields.Add(cell?.Sd is { } sd ? Percent(sd) : "");
+                fields.Add(cell?.Low is { } lo ? Percent(lo) : "");
+                fields.Add(cell?.High is { } hi ? Percent(hi) : "");
                 if (withComparison)
                 {
                     fields.Add(cell?.Published is { } p ? Percent(p) : "");
@@ -89,16 +100,16 @@ public static class LeaderboardExport
     static string Quote(string field) =>
         field.IndexOfAny([',', '"', '\r', '\n']) >= 0 ? "\"" + field.Replace("\"", "\"\"") + "\"" : field;
 
-    /// <summary>A booktabs tabular: detector, source, dataset, perturbation, ACC per generator, mean (and AP when shown); values in percent.</summary>
+    /// <summary>A booktabs tabular: detector, source, dataset, perturbation, threshold, ACC per generator, mean (and AP when shown); values in percent.</summary>
     public static string Latex(LeaderboardPage page, bool showAp)
     {
         var compared = Compared(page);
         var metricColumns = page.Generators.Count + 1;
         var sb = new StringBuilder();
         sb.Append("% ").Append(string.Join("; ", page.Rows.Where(r => r.Citation is not null).Select(r => r.Citation).Distinct())).Append('\n');
-        sb.Append("\\begin{tabular}{llll").Append(new string('r', showAp ? 2 * metricColumns : metricColumns)).Append("}\n");
+        sb.Append("\\begin{tabular}{lllll").Append(new string('r', showAp ? 2 * metricColumns : metricColumns)).Append("}\n");
         sb.Append("\\toprule\n");
-        var header = new List<string> { "Detector", "Source", "Dataset", "Perturbation" };
+        var header = new List<string> { "Detector", "Source", "Dataset", "Perturbation", "Threshold" };
         header.AddRange(page.Generators.Select(g => Escape(GeneratorLabel(g))));
         header.Add("Mean");
         if (showAp)
@@ -110,7 +121,7 @@ public static class LeaderboardExport
         sb.Append("\\midrule\n");
         foreach (var row in page.Rows)
         {
-            var fields = new List<string> { Escape(row.Detector), Escape(row.Source), Escape(row.Dataset), Escape(row.Perturbation) };
+            var fields = new List<string> { Escape(row.Detector), Escape(row.Source), Escape(row.Dataset), Escape(row.Perturbation), Escape(ThresholdLabel(row.Threshold)) };
             fields.AddRange(page.Generators.Select(g => LatexCell(row.Acc.GetValueOrDefault(g), compared)));
             fields.Add(LatexCell(row.MeanAcc, compared));
             if (showAp)
@@ -127,7 +138,8 @@ public static class LeaderboardExport
     static string LatexCell(LeaderboardCell? cell, bool compared)
     {
         if (cell is null) return "--";
-        var text = cell.Sd is { } sd ? $"{Percent(cell.Mean)} $\\pm$ {Percent(sd)}" : Percent(cell.Mean);
+        var text = cell.Sd is { } sd ? $"{Percent(cell.Mean)} $\\pm$ {Percent(sd)}"
+            : cell is { Low: { } lo, High: { } hi } ? $"{Percent(cell.Mean)} {{\\scriptsize [{Percent(lo)}, {Percent(hi)}]}}" : Percent(cell.Mean);
         return compared && cell.Delta is { } d ? $"{text} ({SignedPercent(d)})" : text;
     }
 

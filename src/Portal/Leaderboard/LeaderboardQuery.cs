@@ -9,17 +9,22 @@ namespace Portal.Leaderboard;
 
 /// <summary>
 /// What the leaderboard shows. Dataset: a name or an id; Perturbation: a spec, "none" (or "clean") for unperturbed;
-/// Arch: exact (case-insensitive); Q: a substring of the detector. Sort: detector, arch, dataset, split, perturbation,
+/// Arch: exact (case-insensitive); Q: a substring of the detector; Threshold: "0.5" (or "fixed"), "best" or "calibrated"
+/// (null = every mode, each its own row); Tag: runs carrying this tag. Sort: detector, arch, dataset, split, perturbation, threshold,
 /// runs, run, mean_acc, mean_ap, acc:&lt;generator&gt;, ap:&lt;generator&gt; (default mean_acc); Desc: null = the column's
 /// natural order (metrics high first, text A-Z). Take null = every row. Published names a baseline the measured rows are
 /// compared with (delta per generator; a detector named as a
 /// baseline, e.g. zoo weights "ResNet-50", is compared with it anyway); Baselines: include the paper's rows.
 /// </summary>
 public sealed record LeaderboardRequest(string? Dataset = null, string? Perturbation = null, string? Arch = null, string? Q = null,
-    string? Sort = null, bool? Desc = null, int Skip = 0, int? Take = null, string? Published = null, bool Baselines = true);
+    string? Sort = null, bool? Desc = null, int Skip = 0, int? Take = null, string? Published = null, bool Baselines = true,
+    string? Threshold = null, string? Tag = null);
 
-/// <summary>A value over seeds (fractions 0..1): mean, sample sd (null for one run), runs; Published: the paper's value it is compared with.</summary>
-public sealed record LeaderboardCell(double Mean, double? Sd, int N, double? Published = null)
+/// <summary>
+/// A value over seeds (fractions 0..1): mean, sample sd (null for one run), runs; Published: the paper's value it is
+/// compared with; Low/High: the run's stratified bootstrap interval when the cell is one run that recorded it.
+/// </summary>
+public sealed record LeaderboardCell(double Mean, double? Sd, int N, double? Published = null, double? Low = null, double? High = null)
 {
     /// <summary>Mean minus the published value.</summary>
     public double? Delta => Published is { } p ? Mean - p : null;
@@ -35,7 +40,8 @@ public sealed record LeaderboardCell(double Mean, double? Sd, int N, double? Pub
 }
 
 /// <summary>
-/// One leaderboard row: a detector on a dataset (split, perturbation) at threshold 0.5, its runs aggregated over seeds.
+/// One leaderboard row: a detector on a dataset (split, perturbation) at one threshold mode ("0.5"; "best", chosen on the
+/// reported data and flagged; "calibrated" on a validation split), its runs aggregated over seeds (one run per seed: the newest).
 /// Acc and Ap are keyed by generator; MeanAcc/MeanAp are the per-run mean over generators, aggregated over seeds (for a
 /// paper row, the paper's own average). Source is "measured" or the paper's label.
 /// </summary>
@@ -48,26 +54,38 @@ public sealed record LeaderboardRow(string Source, string Detector, string Arch,
     public long? RunId => RunIds.Count > 0 ? RunIds[^1] : null;
     /// <summary>True for a row copied from a paper.</summary>
     public bool IsPublished => Source != LeaderboardQuery.MeasuredSource;
+    /// <summary>True when the threshold was chosen on the data it is reported on (optimistic; flagged wherever shown).</summary>
+    public bool IsBestOnTest => Threshold == LeaderboardQuery.BestThreshold;
 }
 
 /// <summary>One page of the leaderboard: Total rows over every page, the generator columns (the same on every page).</summary>
 public sealed record LeaderboardPage(int Total, IReadOnlyList<LeaderboardRow> Rows, IReadOnlyList<string> Generators);
 
 /// <summary>
-/// The detectors x generators pivot over succeeded "evaluate" runs. Grouping, filtering, sorting and paging run in SQL
-/// over the runs' config JSON and the metric index, so only the page's metric rows are loaded. Published rows (the
-/// paper's baselines) lead the list, sorted among themselves by the same column, then the measured rows.
+/// The detectors x generators pivot over succeeded "evaluate" and "crossgen" runs. Each run is first summarised once into
+/// <see cref="LeaderboardEntry"/> rows (one per threshold mode it recorded); grouping, filtering, sorting and paging then run
+/// in SQL over those rows, so only the page's metric rows are loaded. Published rows (the paper's baselines) lead the
+/// list, sorted among themselves by the same column, then the measured rows.
 /// </summary>
 public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
 {
     /// <summary>The source of a row computed from runs.</summary>
     public const string MeasuredSource = "measured";
-    /// <summary>The only threshold the stored "acc" metrics use.</summary>
+    /// <summary>The fixed threshold's name (metrics "acc/&lt;generator&gt;").</summary>
     public const string Threshold = "0.5";
+    /// <summary>The best-on-test mode's name (metrics "acc@best/&lt;generator&gt;").</summary>
+    public const string BestThreshold = "best";
+    /// <summary>The calibrated-on-validation mode's name (metrics "acc@calibrated/&lt;generator&gt;").</summary>
+    public const string CalibratedThreshold = "calibrated";
+    /// <summary>Every threshold mode, with the suffix its metric names carry.</summary>
+    public static IReadOnlyList<(string Threshold, string Suffix)> ThresholdModes { get; } =
+        [(Threshold, ""), (BestThreshold, "@best"), (CalibratedThreshold, "@calibrated")];
+    /// <summary>The pseudo-generator of a cross-generator run's average row, not a column.</summary>
+    const string AverageRow = "avg";
     /// <summary>Largest page the JSON API serves.</summary>
     public const int MaxTake = 1000;
 
-    static readonly string[] TextColumns = ["detector", "arch", "dataset", "split", "perturbation"];
+    static readonly string[] TextColumns = ["detector", "arch", "dataset", "split", "perturbation", "threshold"];
     static readonly string[] NumberColumns = ["runs", "run", "mean_acc", "mean_ap"];
 
     /// <summary>Every sort column name for the given generators.</summary>
@@ -88,6 +106,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         await db.Database.OpenConnectionAsync(ct);
         var connection = db.Database.GetDbConnection();
+        await SummariseNewRunsAsync(connection, ct);
 
         var measuredGenerators = await GeneratorsAsync(connection, filter, ct);
         var published = request.Baselines ? PublishedRows(filter) : [];
@@ -126,10 +145,20 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         throw new FieldException("sort", $"unknown sort column '{s}'; use one of: {string.Join(", ", SortColumns(generators))}");
     }
 
-    /// <summary>Normalised filters: Perturbation "none" for clean.</summary>
-    sealed record Filter(string? Dataset, string? Perturbation, string? Arch, string? Q)
+    /// <summary>Normalised filters: Perturbation "none" for clean; Threshold one of <see cref="ThresholdModes"/>; Tag lower-case.</summary>
+    sealed record Filter(string? Dataset, string? Perturbation, string? Arch, string? Q, string? Threshold, string? Tag)
     {
-        public static Filter From(LeaderboardRequest r) => new(Blank(r.Dataset), NormalisePerturbation(r.Perturbation), Blank(r.Arch), Blank(r.Q));
+        public static Filter From(LeaderboardRequest r) => new(Blank(r.Dataset), NormalisePerturbation(r.Perturbation), Blank(r.Arch), Blank(r.Q),
+            NormaliseThreshold(r.Threshold), Blank(r.Tag)?.ToLowerInvariant());
+
+        static string? NormaliseThreshold(string? t) => Blank(t) is not { } v ? null
+            : v.ToLowerInvariant() switch
+            {
+                "0.5" or "fixed" => LeaderboardQuery.Threshold,
+                "best" or "best-on-test" => BestThreshold,
+                "calibrated" or "calibrated-on-validation" => CalibratedThreshold,
+                _ => throw new FieldException("threshold", $"unknown threshold mode '{v}'; use 0.5 (fixed), best or calibrated"),
+            };
 
         static string? Blank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
 
@@ -160,6 +189,16 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
                 clauses.Add("instr(lower(Detector), lower(@q)) > 0");
                 Add(command, "@q", Q);
             }
+            if (Threshold is not null)
+            {
+                clauses.Add("Threshold = @threshold");
+                Add(command, "@threshold", Threshold);
+            }
+            if (Tag is not null)
+            {
+                clauses.Add("EXISTS (SELECT 1 FROM Runs r WHERE r.Id = RunId AND instr(r.Tags, @tag) > 0)");
+                Add(command, "@tag", "," + Tag + ",");
+            }
             return string.Join(" AND ", clauses);
         }
     }
@@ -168,38 +207,62 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         $"coalesce(json_extract(r.ConfigJson, '$.{field}'), json_extract(r.ConfigJson, '$.{char.ToUpperInvariant(field[0])}{field[1..]}'))";
 
     /// <summary>
-    /// The filtered evaluation runs with their row key: detector (zoo name of the checkpoint, else its path), arch (the
-    /// config's, else the zoo's), dataset, split ('' = all), perturbation ('none' = clean).
+    /// Summarises every succeeded evaluate/crossgen run that has no entries yet: one entry per threshold mode (an entry whose
+    /// mode the run did not record has null Generators and is never shown). All modes of a run go in one statement, and
+    /// the unique (RunId, Threshold) index makes concurrent summaries harmless.
+    /// </summary>
+    static async Task SummariseNewRunsAsync(DbConnection connection, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        var modes = string.Join(", ", ThresholdModes.Select(m => $"('{m.Threshold}', '{m.Suffix}')"));
+        // A metric family "acc@best/<generator>" is the index range ['acc@best/', 'acc@best0'): '/' sorts right before '0'.
+        string Family(string metric) =>
+            $"m.RunId = r.Id AND m.Step = 0 AND m.Name >= '{metric}' || modes.Suffix || '/' AND m.Name < '{metric}' || modes.Suffix || '0' " +
+            $"AND m.Name <> '{metric}' || modes.Suffix || '/{AverageRow}'";
+        command.CommandText = $"""
+            WITH modes(Threshold, Suffix) AS (VALUES {modes})
+            INSERT OR IGNORE INTO LeaderboardEntries (RunId, Threshold, Checkpoint, DatasetId, Split, Perturbation, ConfigArch, Seed, MeanAcc, MeanAp, Generators)
+            SELECT r.Id, modes.Threshold, coalesce({Config("checkpoint")}, ''), {Config("datasetId")}, coalesce(trim({Config("split")}), ''),
+                   coalesce(nullif(nullif(trim({Config("perturbation")}), ''), 'none'), 'none'), coalesce({Config("arch")}, ''),
+                   coalesce({Config("seed")}, r.Seed, 0),
+                   (SELECT avg(m.Value) FROM RunMetrics m WHERE {Family("acc")}),
+                   (SELECT avg(m.Value) FROM RunMetrics m WHERE {Family("ap")}),
+                   (SELECT group_concat(g, char({(int)LeaderboardEntry.GeneratorSeparator}))
+                      FROM (SELECT substr(m.Name, length('acc' || modes.Suffix) + 2) AS g FROM RunMetrics m WHERE {Family("acc")} ORDER BY m.Name))
+            FROM Runs r CROSS JOIN modes
+            WHERE r.Status = 'succeeded' AND r.Kind IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}')
+              AND NOT EXISTS (SELECT 1 FROM LeaderboardEntries e WHERE e.RunId = r.Id)
+            """;
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// The filtered entries with their row key: detector (zoo name of the checkpoint, else its path), arch (the config's,
+    /// else the zoo's), dataset, split ('' = all), perturbation ('none' = clean), threshold mode.
     /// </summary>
     static string Selected(DbCommand command, Filter filter) => $"""
-        WITH ev AS (
-          SELECT r.Id AS RunId, coalesce({Config("checkpoint")}, '') AS Checkpoint, {Config("datasetId")} AS DatasetId,
-                 coalesce(trim({Config("split")}), '') AS Split,
-                 coalesce(nullif(nullif(trim({Config("perturbation")}), ''), 'none'), 'none') AS Perturbation,
-                 coalesce({Config("arch")}, '') AS ConfigArch
-          FROM Runs r WHERE r.Kind = '{EvaluationJob.KindName}' AND r.Status = 'succeeded'
-        ), keyed AS (
-          SELECT ev.RunId, ev.DatasetId, ev.Split, ev.Perturbation,
-                 coalesce((SELECT w.Name FROM Weights w WHERE w.Path = ev.Checkpoint ORDER BY w.Id LIMIT 1), ev.Checkpoint) AS Detector,
-                 coalesce(nullif(ev.ConfigArch, ''), (SELECT w.Architecture FROM Weights w WHERE w.Path = ev.Checkpoint ORDER BY w.Id LIMIT 1), '') AS Arch,
-                 coalesce((SELECT d.Name FROM Datasets d WHERE d.Id = ev.DatasetId), '#' || ev.DatasetId) AS Dataset
-          FROM ev
+        WITH keyed AS (
+          SELECT e.RunId, e.DatasetId, e.Split, e.Perturbation, e.Threshold, e.Seed, e.MeanAcc, e.MeanAp, e.Generators,
+                 coalesce((SELECT w.Name FROM Weights w WHERE w.Path = e.Checkpoint ORDER BY w.Id LIMIT 1), e.Checkpoint) AS Detector,
+                 coalesce(nullif(e.ConfigArch, ''), (SELECT w.Architecture FROM Weights w WHERE w.Path = e.Checkpoint ORDER BY w.Id LIMIT 1), '') AS Arch,
+                 coalesce((SELECT d.Name FROM Datasets d WHERE d.Id = e.DatasetId), '#' || e.DatasetId) AS Dataset
+          FROM LeaderboardEntries e WHERE e.Generators IS NOT NULL
         ), sel AS (SELECT * FROM keyed WHERE {filter.Where(command)})
         """;
 
-    // Metric names "acc/<generator>" form a contiguous index range: '/' sorts right before '0'.
-    static string MetricRange(string metric) => $"m.Name >= '{metric}/' AND m.Name < '{metric}0'";
+    /// <summary>The metric-name suffix of a row's threshold mode ("" for 0.5, "@best", "@calibrated"), in SQL over a column.</summary>
+    static string SuffixSql(string thresholdColumn) => $"(CASE {thresholdColumn} WHEN '{Threshold}' THEN '' ELSE '@' || {thresholdColumn} END)";
+
+    static string Suffix(string threshold) => ThresholdModes.First(m => m.Threshold == threshold).Suffix;
 
     static async Task<List<string>> GeneratorsAsync(DbConnection connection, Filter filter, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
-        command.CommandText = Selected(command, filter) + $"""
-            SELECT DISTINCT substr(m.Name, 5) FROM sel JOIN RunMetrics m ON m.RunId = sel.RunId AND m.Step = 0 AND {MetricRange("acc")}
-            """;
-        var generators = new List<string>();
+        command.CommandText = Selected(command, filter) + " SELECT DISTINCT Generators FROM sel";
+        var generators = new HashSet<string>(StringComparer.Ordinal);
         await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct)) generators.Add(reader.GetString(0));
-        return generators;
+        while (await reader.ReadAsync(ct)) generators.UnionWith(reader.GetString(0).Split(LeaderboardEntry.GeneratorSeparator));
+        return generators.ToList();
     }
 
     /// <summary>GenImage's generators in the paper's order, then the others by name; with paper rows, GenImage columns no measured generator covers.</summary>
@@ -214,24 +277,27 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             .ThenBy(c => c, StringComparer.Ordinal).ToList();
     }
 
-    sealed record Group(string Detector, string Arch, long? DatasetId, string Dataset, string Split, string Perturbation, List<long> RunIds);
+    /// <summary>A row's key and its runs, one per seed (the newest run of that seed).</summary>
+    sealed record Group(string Detector, string Arch, long? DatasetId, string Dataset, string Split, string Perturbation, string Threshold,
+        List<(long RunId, long Seed)> Runs);
 
     static string GroupSql(DbCommand command, Filter filter, Sort sort)
     {
         string sortValue = "NULL";
         if (sort.Metric is { } metric && sort.Generator is { } generator)
         {
-            sortValue = "(SELECT m.Value FROM RunMetrics m WHERE m.RunId = sel.RunId AND m.Name = @sortMetric AND m.Step = 0 LIMIT 1)";
-            Add(command, "@sortMetric", metric + "/" + generator);
+            sortValue = $"(SELECT m.Value FROM RunMetrics m WHERE m.RunId = sel.RunId AND m.Name = @sortMetric || {SuffixSql("sel.Threshold")} || '/' || @sortGenerator AND m.Step = 0 LIMIT 1)";
+            Add(command, "@sortMetric", metric);
+            Add(command, "@sortGenerator", generator);
         }
         else if (sort.Metric is { } meanOf)
-            sortValue = $"(SELECT avg(m.Value) FROM RunMetrics m WHERE m.RunId = sel.RunId AND m.Step = 0 AND {MetricRange(meanOf)})";
+            sortValue = meanOf == "acc" ? "sel.MeanAcc" : "sel.MeanAp";
         return Selected(command, filter) + $"""
             , grp AS (
-              SELECT Detector, Arch, DatasetId, Dataset, Split, Perturbation, count(*) AS Runs, max(RunId) AS LastRun,
-                     group_concat(RunId) AS RunIds, avg(SortValue) AS SortValue
+              SELECT Detector, Arch, DatasetId, Dataset, Split, Perturbation, Threshold, count(DISTINCT Seed) AS Runs, max(RunId) AS LastRun,
+                     group_concat(RunId || ':' || Seed) AS RunSeeds, avg(SortValue) AS SortValue
               FROM (SELECT sel.*, {sortValue} AS SortValue FROM sel)
-              GROUP BY Detector, Arch, DatasetId, Split, Perturbation
+              GROUP BY Detector, Arch, DatasetId, Split, Perturbation, Threshold
             )
             """;
     }
@@ -255,13 +321,14 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             "dataset" => $"Dataset COLLATE NOCASE {dir}",
             "split" => $"Split COLLATE NOCASE {dir}",
             "perturbation" => $"Perturbation COLLATE NOCASE {dir}",
+            "threshold" => $"Threshold COLLATE NOCASE {dir}",
             "runs" => $"Runs {dir}",
             "run" => $"LastRun {dir}",
             _ => $"(SortValue IS NULL), SortValue {dir}",   // rows without the metric go last either way
         };
         command.CommandText = GroupSql(command, filter, sort) + $"""
-             SELECT Detector, Arch, DatasetId, Dataset, Split, Perturbation, RunIds, count(*) OVER () AS Total FROM grp
-             ORDER BY {order}, Detector, Dataset, Split, Perturbation, Arch, LastRun
+             SELECT Detector, Arch, DatasetId, Dataset, Split, Perturbation, Threshold, RunSeeds, count(*) OVER () AS Total FROM grp
+             ORDER BY {order}, Detector, Dataset, Split, Perturbation, Threshold, Arch, LastRun
              LIMIT @take OFFSET @skip
             """;
         Add(command, "@take", take ?? -1);
@@ -271,10 +338,13 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         await using (var reader = await command.ExecuteReaderAsync(ct))
             while (await reader.ReadAsync(ct))
             {
+                // One run per seed, the newest: an evaluate and a crossgen run of the same seed are the same measurement.
+                var runs = reader.GetString(7).Split(',').Select(p => p.Split(':'))
+                    .Select(p => (RunId: long.Parse(p[0], CultureInfo.InvariantCulture), Seed: long.Parse(p[1], CultureInfo.InvariantCulture)))
+                    .GroupBy(p => p.Seed).Select(g => g.MaxBy(p => p.RunId)).OrderBy(p => p.RunId).ToList();
                 groups.Add(new Group(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2), reader.GetString(3),
-                    reader.GetString(4), reader.GetString(5),
-                    reader.GetString(6).Split(',').Select(id => long.Parse(id, CultureInfo.InvariantCulture)).Order().ToList()));
-                total = reader.GetInt32(7);
+                    reader.GetString(4), reader.GetString(5), reader.GetString(6), runs));
+                total = reader.GetInt32(8);
             }
         // A page past the end has no row to carry the total.
         return (groups, total ?? await CountAsync(connection, filter, ct));
@@ -283,56 +353,58 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     static async Task<List<LeaderboardRow>> MeasuredRowsAsync(DbConnection connection, List<Group> groups, PublishedBaseline? baseline, CancellationToken ct)
     {
         if (groups.Count == 0) return [];
-        var ids = JsonSerializer.Serialize(groups.SelectMany(g => g.RunIds));
-        var metrics = new Dictionary<long, List<(string Name, double Value)>>();
-        var seeds = new Dictionary<long, long>();
+        var ids = JsonSerializer.Serialize(groups.SelectMany(g => g.Runs.Select(r => r.RunId)).Distinct());
+        var metrics = new Dictionary<long, Dictionary<string, double>>();
         await using (var command = connection.CreateCommand())
         {
-            command.CommandText = $"""
+            // The acc* and ap* families of every mode: acc/, acc@best/, acc_ci_lo/, ap/, ap_ci_hi@calibrated/, ...
+            command.CommandText = """
                 SELECT m.RunId, m.Name, m.Value FROM RunMetrics m
-                WHERE m.RunId IN (SELECT value FROM json_each(@ids)) AND m.Step = 0 AND (({MetricRange("acc")}) OR ({MetricRange("ap")}))
+                WHERE m.RunId IN (SELECT value FROM json_each(@ids)) AND m.Step = 0
+                  AND ((m.Name >= 'acc' AND m.Name < 'acd') OR (m.Name >= 'ap' AND m.Name < 'aq'))
                 """;
             Add(command, "@ids", ids);
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
             {
                 var run = reader.GetInt64(0);
-                if (!metrics.TryGetValue(run, out var list)) metrics[run] = list = [];
-                list.Add((reader.GetString(1), reader.GetDouble(2)));
+                if (!metrics.TryGetValue(run, out var byName)) metrics[run] = byName = new Dictionary<string, double>(StringComparer.Ordinal);
+                byName[reader.GetString(1)] = reader.GetDouble(2);
             }
-        }
-        await using (var command = connection.CreateCommand())
-        {
-            command.CommandText = $"SELECT r.Id, coalesce({Config("seed")}, r.Seed, 0) FROM Runs r WHERE r.Id IN (SELECT value FROM json_each(@ids))";
-            Add(command, "@ids", ids);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct)) seeds[reader.GetInt64(0)] = reader.GetInt64(1);
         }
 
         return groups.Select(g =>
         {
             // A detector named as a baseline is compared with it unless the request names another.
             var compareWith = baseline ?? PublishedBaselines.Find(g.Detector);
-            var runs = g.RunIds.Select(id => metrics.GetValueOrDefault(id) ?? []).ToList();
-            Dictionary<string, LeaderboardCell> PerGenerator(string metric, bool compare)
+            var suffix = Suffix(g.Threshold);
+            var runs = g.Runs.Select(r => metrics.GetValueOrDefault(r.RunId) ?? []).ToList();
+            IEnumerable<string> GeneratorsOf(string metric) => runs.SelectMany(r => r.Keys)
+                .Where(k => k.StartsWith(metric + suffix + "/", StringComparison.Ordinal)).Select(k => k[(metric.Length + suffix.Length + 1)..])
+                .Where(k => k != AverageRow).Distinct();
+            LeaderboardCell Cell(string metric, string generator, double? published)
             {
-                var prefix = metric + "/";
-                return runs.SelectMany(r => r).Where(m => m.Name.StartsWith(prefix, StringComparison.Ordinal))
-                    .GroupBy(m => m.Name[prefix.Length..])
-                    .ToDictionary(x => x.Key, x => Compare(LeaderboardCell.Of(x.Select(m => m.Value).ToList())!,
-                        compare ? PublishedFor(compareWith, x.Key) : null));
+                var name = $"{metric}{suffix}/{generator}";
+                var cell = LeaderboardCell.Of(runs.Where(r => r.ContainsKey(name)).Select(r => r[name]).ToList())!;
+                // A single run's bootstrap interval; over seeds the sd says the spread.
+                if (cell.N == 1 && runs.Single(r => r.ContainsKey(name)) is var run
+                    && run.TryGetValue($"{metric}_ci_lo{suffix}/{generator}", out var lo) && run.TryGetValue($"{metric}_ci_hi{suffix}/{generator}", out var hi))
+                    cell = cell with { Low = lo, High = hi };
+                return Compare(cell, published);
             }
             LeaderboardCell? MeanOver(string metric)
             {
-                var prefix = metric + "/";
-                var perRun = runs.Select(r => r.Where(m => m.Name.StartsWith(prefix, StringComparison.Ordinal)).Select(m => m.Value).ToList())
+                var prefix = metric + suffix + "/";
+                var perRun = runs.Select(r => r.Where(m => m.Key.StartsWith(prefix, StringComparison.Ordinal) && m.Key != prefix + AverageRow)
+                        .Select(m => m.Value).ToList())
                     .Where(v => v.Count > 0).Select(v => v.Average()).ToList();
                 return LeaderboardCell.Of(perRun);
             }
             var meanAcc = MeanOver("acc");
-            return new LeaderboardRow(MeasuredSource, g.Detector, g.Arch, g.DatasetId, g.Dataset, g.Split, g.Perturbation, Threshold,
-                g.RunIds, g.RunIds.Select(id => seeds.GetValueOrDefault(id)).ToList(),
-                PerGenerator("acc", true), PerGenerator("ap", false),
+            return new LeaderboardRow(MeasuredSource, g.Detector, g.Arch, g.DatasetId, g.Dataset, g.Split, g.Perturbation, g.Threshold,
+                g.Runs.Select(r => r.RunId).ToList(), g.Runs.Select(r => r.Seed).ToList(),
+                GeneratorsOf("acc").ToDictionary(x => x, x => Cell("acc", x, PublishedFor(compareWith, x))),
+                GeneratorsOf("ap").ToDictionary(x => x, x => Cell("ap", x, null)),
                 meanAcc is null ? null : Compare(meanAcc, compareWith?.AverageAcc), MeanOver("ap"), compareWith?.Name);
         }).ToList();
     }
@@ -345,7 +417,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     /// <summary>The paper's rows that pass the filters: clean perturbation only (the table is clean), arch and detector text.</summary>
     static List<LeaderboardRow> PublishedRows(Filter filter)
     {
-        if (filter.Perturbation is not (null or "none")) return [];
+        if (filter.Perturbation is not (null or "none") || filter.Threshold is not (null or Threshold) || filter.Tag is not null) return [];
         return PublishedBaselines.GenImage
             .Where(b => filter.Arch is null || string.Equals(b.Arch, filter.Arch, StringComparison.OrdinalIgnoreCase))
             .Where(b => filter.Q is null || b.Name.Contains(filter.Q, StringComparison.OrdinalIgnoreCase))
@@ -367,6 +439,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     static IComparable? PublishedKey(LeaderboardRow row, Sort sort) => sort.Column switch
     {
         "detector" => row.Detector, "arch" => row.Arch, "dataset" => row.Dataset, "split" => row.Split, "perturbation" => row.Perturbation,
+        "threshold" => row.Threshold,
         "runs" or "run" => null,
         "mean_acc" => row.MeanAcc?.Mean, "mean_ap" => row.MeanAp?.Mean,
         _ => (sort.Metric == "acc" ? row.Acc : row.Ap).GetValueOrDefault(sort.Generator!)?.Mean,

@@ -30,6 +30,8 @@ class ModelWeightsConfiguration : IEntityTypeConfiguration<ModelWeights>
     {
         b.Property(w => w.Name).HasMaxLength(200);
         b.HasIndex(w => w.Name).IsUnique();
+        // The leaderboard names a checkpoint by its zoo entry, found by path.
+        b.HasIndex(w => w.Path);
         b.Property(w => w.Kind).HasMaxLength(32);
     }
 }

@@ -13,6 +13,7 @@ public class PortalDb(DbContextOptions<PortalDb> options) : DbContext(options)
     public DbSet<RunMetric> RunMetrics => Set<RunMetric>();
     public DbSet<RunLogLine> RunLog => Set<RunLogLine>();
     public DbSet<Artifact> Artifacts => Set<Artifact>();
+    public DbSet<Leaderboard.LeaderboardEntry> LeaderboardEntries => Set<Leaderboard.LeaderboardEntry>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDb).Assembly);

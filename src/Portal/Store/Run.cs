@@ -36,6 +36,8 @@ public class Run
     public bool CancelRequested { get; set; }
     /// <summary>The run this one re-runs, if any.</summary>
     public long? RerunOf { get; set; }
+    /// <summary>Free labels ("ablation-t", "paper-table-2"), stored as ",a,b," so a tag filter is one substring test; see <see cref="RunTags"/>.</summary>
+    public string Tags { get; set; } = "";
 
     public List<RunMetric> Metrics { get; set; } = [];
     public List<RunLogLine> Log { get; set; } = [];
@@ -89,6 +91,7 @@ class RunConfiguration : IEntityTypeConfiguration<Run>
         b.HasIndex(r => r.Status);
         b.HasIndex(r => r.ConfigHash);
         b.HasIndex(r => r.CreatedAt);
+        b.Property(r => r.Tags).HasMaxLength(RunTags.MaxStoredLength).HasDefaultValue("");
         b.HasMany(r => r.Metrics).WithOne().HasForeignKey(m => m.RunId).OnDelete(DeleteBehavior.Cascade);
         b.HasMany(r => r.Log).WithOne().HasForeignKey(l => l.RunId).OnDelete(DeleteBehavior.Cascade);
         b.HasMany(r => r.Artifacts).WithOne().HasForeignKey(a => a.RunId).OnDelete(DeleteBehavior.SetNull);
@@ -116,4 +119,30 @@ class RunLogLineConfiguration : IEntityTypeConfiguration<RunLogLine>
 class ArtifactConfiguration : IEntityTypeConfiguration<Artifact>
 {
     public void Configure(EntityTypeBuilder<Artifact> b) => b.Property(a => a.Kind).HasMaxLength(64);
+}
+
+/// <summary>
+/// A run's tags: lower-case labels of letters, digits and - _ . : (at most <see cref="MaxTags"/>, each at most
+/// <see cref="MaxTagLength"/> characters), stored as ",a,b," in <see cref="Run.Tags"/>.
+/// </summary>
+public static class RunTags
+{
+    public const int MaxTags = 16;
+    public const int MaxTagLength = 40;
+    public const int MaxStoredLength = MaxTags * (MaxTagLength + 1) + 1;
+
+    /// <summary>The stored form of the tags (sorted, distinct); a bad tag throws an ArgumentException naming it.</summary>
+    public static string Format(IEnumerable<string>? tags)
+    {
+        var list = (tags ?? []).Select(t => (t ?? "").Trim().ToLowerInvariant()).Where(t => t.Length > 0).Distinct().Order(StringComparer.Ordinal).ToList();
+        foreach (var t in list)
+            if (t.Length > MaxTagLength || !t.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
+                throw new ArgumentException($"tag '{t}' must be at most {MaxTagLength} letters, digits or - _ . :");
+        if (list.Count > MaxTags) throw new ArgumentException($"a run has at most {MaxTags} tags, not {list.Count}");
+        return list.Count == 0 ? "" : "," + string.Join(",", list) + ",";
+    }
+
+    /// <summary>The tags of a stored value.</summary>
+    public static IReadOnlyList<string> Parse(string? stored) =>
+        (stored ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
 }

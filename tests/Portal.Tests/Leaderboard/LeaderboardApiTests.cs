@@ -37,7 +37,7 @@ public class LeaderboardApiTests
         var csvPage = (await client.GetStringAsync($"/api/leaderboard.csv?{filters}&skip=6&take=2")).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(["GenImage paper,CNNSpot", "measured,det-a"], csvPage.Skip(1).Select(l => string.Join(",", l.Split(',').Take(2))));
         var tex = await client.GetStringAsync($"/api/leaderboard.tex?{filters}&q=b_v2");
-        Assert.Contains("/models/b\\_v2.pth & measured & genimage-val & none & 56.0 $\\pm$ 1.4 & 99.0 $\\pm$ 0.0 & 52.0 $\\pm$ 2.8 & 69.0 $\\pm$ 1.4 \\\\\n", tex);
+        Assert.Contains("/models/b\\_v2.pth & measured & genimage-val & none & 0.5 & 56.0 $\\pm$ 1.4 & 99.0 $\\pm$ 0.0 & 52.0 $\\pm$ 2.8 & 69.0 $\\pm$ 1.4 \\\\\n", tex);
         Assert.Contains("\\bottomrule", tex);
 
         foreach (var (query, field) in new[] { ("sort=bogus", "sort"), ("skip=-1", "skip"), ("take=abc", "take"), ("take=5000", "take"), ("desc=maybe", "desc"), ("published=Nope", "published") })

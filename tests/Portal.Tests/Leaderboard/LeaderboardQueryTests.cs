@@ -1,3 +1,4 @@
+using Portal.Bench;
 using Portal.Jobs;
 using Portal.Leaderboard;
 using Portal.Store;
@@ -177,23 +178,25 @@ public class LeaderboardQueryTests : PortalComponentTest
         var lines = LeaderboardExport.Csv(page, showAp: false).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length);
         Assert.Equal("source,detector,arch,dataset,split,perturbation,threshold,runs,seeds,run_ids," +
-                     $"acc_{Mj},acc_{Mj}_sd,acc_{Sd4},acc_{Sd4}_sd,acc_{Glide},acc_{Glide}_sd,mean_acc,mean_acc_sd", lines[0]);
-        Assert.Equal($"measured,det-a,res50nodown,genimage-val,val,none,0.5,2,0 1,{runs[0]} {runs[1]},62.0,2.8,97.0,1.4,72.0,2.8,77.0,1.4", lines[1]);
+                     $"acc_{Mj},acc_{Mj}_sd,acc_{Mj}_ci_lo,acc_{Mj}_ci_hi,acc_{Sd4},acc_{Sd4}_sd,acc_{Sd4}_ci_lo,acc_{Sd4}_ci_hi," +
+                     $"acc_{Glide},acc_{Glide}_sd,acc_{Glide}_ci_lo,acc_{Glide}_ci_hi,mean_acc,mean_acc_sd,mean_acc_ci_lo,mean_acc_ci_hi", lines[0]);
+        // Over two seeds a cell is mean and sd; the bootstrap interval belongs to a single run, so it stays empty here.
+        Assert.Equal($"measured,det-a,res50nodown,genimage-val,val,none,0.5,2,0 1,{runs[0]} {runs[1]},62.0,2.8,,,97.0,1.4,,,72.0,2.8,,,77.0,1.4,,", lines[1]);
         Assert.StartsWith("measured,/models/b_v2.pth,resnet50,", lines[2]);
-        Assert.EndsWith(",56.0,1.4,99.0,0.0,52.0,2.8,69.0,1.4", lines[2]);
+        Assert.EndsWith(",56.0,1.4,,,99.0,0.0,,,52.0,2.8,,,69.0,1.4,,", lines[2]);
         var withAp = LeaderboardExport.Csv(page, showAp: true).Split("\r\n")[1];
-        Assert.EndsWith(",57.0,2.8,92.0,1.4,67.0,2.8,72.0,1.4", withAp);
+        Assert.EndsWith(",57.0,2.8,,,92.0,1.4,,,67.0,2.8,,,72.0,1.4,,", withAp);
 
         var tex = LeaderboardExport.Latex(page, showAp: false);
-        Assert.Contains("\\begin{tabular}{llllrrrr}", tex);
-        Assert.Contains("\\toprule\nDetector & Source & Dataset & Perturbation & MJ & SD1.4 & GLIDE & Mean \\\\\n\\midrule\n", tex);
-        Assert.Contains("det-a & measured & genimage-val & none & 62.0 $\\pm$ 2.8 & 97.0 $\\pm$ 1.4 & 72.0 $\\pm$ 2.8 & 77.0 $\\pm$ 1.4 \\\\\n", tex);
-        Assert.Contains("/models/b\\_v2.pth & measured & genimage-val & none & 56.0 $\\pm$ 1.4 & 99.0 $\\pm$ 0.0 & 52.0 $\\pm$ 2.8 & 69.0 $\\pm$ 1.4 \\\\\n\\bottomrule\n\\end{tabular}\n", tex);
+        Assert.Contains("\\begin{tabular}{lllllrrrr}", tex);
+        Assert.Contains("\\toprule\nDetector & Source & Dataset & Perturbation & Threshold & MJ & SD1.4 & GLIDE & Mean \\\\\n\\midrule\n", tex);
+        Assert.Contains("det-a & measured & genimage-val & none & 0.5 & 62.0 $\\pm$ 2.8 & 97.0 $\\pm$ 1.4 & 72.0 $\\pm$ 2.8 & 77.0 $\\pm$ 1.4 \\\\\n", tex);
+        Assert.Contains("/models/b\\_v2.pth & measured & genimage-val & none & 0.5 & 56.0 $\\pm$ 1.4 & 99.0 $\\pm$ 0.0 & 52.0 $\\pm$ 2.8 & 69.0 $\\pm$ 1.4 \\\\\n\\bottomrule\n\\end{tabular}\n", tex);
         Assert.Equal(2, tex.Split('\n').Count(l => l.EndsWith(" \\\\", StringComparison.Ordinal)) - 1);
 
         var paper = await Query.RunAsync(new LeaderboardRequest(Q: "swin"));
         var paperTex = LeaderboardExport.Latex(paper, showAp: false);
-        Assert.Contains("Swin-T & GenImage paper & GenImage (trained on SD V1.4) & none & 62.1 & 99.9 & 99.8 & 49.8 & 67.6 & 99.1 & 62.3 & 57.6 & 74.8 \\\\", paperTex);
+        Assert.Contains("Swin-T & GenImage paper & GenImage (trained on SD V1.4) & none & 0.5 & 62.1 & 99.9 & 99.8 & 49.8 & 67.6 & 99.1 & 62.3 & 57.6 & 74.8 \\\\", paperTex);
         Assert.StartsWith("% " + PublishedBaselines.GenImageCitation, paperTex);
         Assert.Equal("a\\_b \\& c\\% \\$\\#\\{x\\}\\textasciitilde{}\\textasciicircum{}\\textbackslash{}", LeaderboardExport.Escape("a_b & c% $#{x}~^\\"));
     }
@@ -217,8 +220,87 @@ public class LeaderboardQueryTests : PortalComponentTest
         Assert.Null((await Query.RunAsync(new LeaderboardRequest(Q: "det-a", Baselines: false))).Rows[0].ComparedTo);
 
         var csv = LeaderboardExport.Csv(page, showAp: false).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
-        Assert.Contains($"acc_{Mj},acc_{Mj}_sd,acc_{Mj}_published,acc_{Mj}_delta,", csv[0]);
-        Assert.Contains(",50.0,,54.9,-4.9,99.9,,99.9,+0.0,70.0,,61.9,+8.1,", csv[1]);
+        Assert.Contains($"acc_{Mj},acc_{Mj}_sd,acc_{Mj}_ci_lo,acc_{Mj}_ci_hi,acc_{Mj}_published,acc_{Mj}_delta,", csv[0]);
+        Assert.Contains(",50.0,,,,54.9,-4.9,99.9,,,,99.9,+0.0,70.0,,,,61.9,+8.1,", csv[1]);
         Assert.Contains("& 50.0 (-4.9) & 99.9 (+0.0) & 70.0 (+8.1) &", LeaderboardExport.Latex(page, showAp: false));
+    }
+
+    /// <summary>A succeeded crossgen run of det-a (seed 0) with its metrics in every threshold mode, as the crossgen job writes them.</summary>
+    async Task<long> AddCrossgenAsync(long dataset, string tags = "")
+    {
+        long id;
+        await using (var db = await DbFactory.CreateDbContextAsync())
+        {
+            var run = new Run
+            {
+                Kind = CrossGeneratorJob.KindName, Queue = JobQueues.Device, Status = RunStatus.Succeeded, Progress = 1, CreatedAt = DateTime.UtcNow,
+                CodeVersion = "test", ConfigHash = "x", Tags = tags, Seed = 0,
+                ConfigJson = $$"""{"datasetId":{{dataset}},"checkpoint":"/models/a.pth","split":"val","modes":"fixed,best,calibrated","seed":0}""",
+            };
+            db.Runs.Add(run);
+            await db.SaveChangesAsync();
+            id = run.Id;
+        }
+        var metrics = new List<(string, double)>();
+        foreach (var (suffix, shift) in new[] { ("", 0.0), ("@best", 0.1), ("@calibrated", 0.05) })
+        {
+            foreach (var (g, acc) in new[] { (Mj, 0.60), (Sd4, 0.98), (Glide, 0.70) })
+                metrics.AddRange([($"acc{suffix}/{g}", acc + shift), ($"ap{suffix}/{g}", 0.9), ($"acc_ci_lo{suffix}/{g}", acc + shift - 0.03), ($"acc_ci_hi{suffix}/{g}", acc + shift + 0.02)]);
+            metrics.AddRange([($"acc{suffix}/avg", 0.76 + shift), ($"ap{suffix}/avg", 0.9)]);
+        }
+        await LeaderboardSeed.AddMetricsAsync(DbFactory, id, metrics);
+        return id;
+    }
+
+    [Fact]
+    public async Task Crossgen_runs_give_a_row_per_threshold_mode_with_bootstrap_intervals_and_best_on_test_flagged()
+    {
+        var dataset = await LeaderboardSeed.AddDatasetAsync(DbFactory, "genimage-val");
+        await using (var db = await DbFactory.CreateDbContextAsync())
+        {
+            db.Weights.Add(new ModelWeights { Name = "det-a", Kind = "detector", Architecture = "res50nodown", Path = "/models/a.pth", CreatedAt = DateTime.UtcNow });
+            await db.SaveChangesAsync();
+        }
+        var crossgen = await AddCrossgenAsync(dataset);
+
+        var all = await Query.RunAsync(Measured(sort: "threshold", desc: false));
+        Assert.Equal(["0.5", "best", "calibrated"], all.Rows.Select(r => r.Threshold));
+        Assert.Equal([Mj, Sd4, Glide], all.Generators);   // the average row is not a generator column
+        var best = all.Rows[1];
+        Assert.True(best.IsBestOnTest);
+        Assert.False(all.Rows[0].IsBestOnTest);
+        Assert.Equal(0.70, best.Acc[Mj].Mean, 9);
+        Assert.Equal(0.67, best.Acc[Mj].Low!.Value, 9);
+        Assert.Equal(0.72, best.Acc[Mj].High!.Value, 9);
+        Assert.Equal(0.86, best.MeanAcc!.Mean, 9);
+        Assert.Equal("70.0 [67.0, 72.0]", LeaderboardExport.Cell(best.Acc[Mj]));
+
+        var calibrated = await Query.RunAsync(new LeaderboardRequest(Threshold: "calibrated", Baselines: true));
+        var row = Assert.Single(calibrated.Rows);   // the paper's rows are at 0.5, so they drop out
+        Assert.Equal(0.65, row.Acc[Mj].Mean, 9);
+        Assert.Equal(crossgen, row.RunId);
+        await Assert.ThrowsAsync<FieldException>(() => Query.RunAsync(new LeaderboardRequest(Threshold: "0.7")));
+
+        // An evaluate run of the same checkpoint, data and seed is the same measurement: one run per seed, the newest.
+        var evaluate = (await LeaderboardSeed.AddAsync(DbFactory, [new("/models/a.pth", null, dataset, null, 0, Values(0.60, 0.98, 0.70))]))[0];
+        var fixedRow = Assert.Single((await Query.RunAsync(new LeaderboardRequest(Threshold: "fixed", Baselines: false))).Rows);
+        Assert.Equal([evaluate], fixedRow.RunIds);
+        Assert.Equal(1, fixedRow.Acc[Mj].N);
+    }
+
+    [Fact]
+    public async Task The_tag_filter_keeps_the_runs_carrying_the_tag()
+    {
+        var dataset = await LeaderboardSeed.AddDatasetAsync(DbFactory, "genimage-val");
+        var tagged = await AddCrossgenAsync(dataset, RunTags.Format(["Ablation-T", "paper"]));
+        await LeaderboardSeed.AddAsync(DbFactory, [new("/models/other.pth", null, dataset, null, 0, Values(0.5, 0.5, 0.5))]);
+
+        Assert.Equal(",ablation-t,paper,", RunTags.Format(["paper", "Ablation-T", "paper"]));
+        Assert.Throws<ArgumentException>(() => RunTags.Format(["has space"]));
+        var page = await Query.RunAsync(new LeaderboardRequest(Tag: "ablation-t"));
+        Assert.All(page.Rows, r => Assert.Equal([tagged], r.RunIds));
+        Assert.Equal(3, page.Total);   // its three threshold modes, no paper rows
+        Assert.Empty((await Query.RunAsync(new LeaderboardRequest(Tag: "ablation"))).Rows);   // whole tags only
+        Assert.Equal(2, (await Query.RunAsync(new LeaderboardRequest(Threshold: "0.5", Baselines: false))).Total);
     }
 }

@@ -1,11 +1,10 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Portal.Jobs;
 using Portal.Leaderboard;
 using Portal.Store;
 
-namespace Portal.Tests.Leaderboard;
+namespace Portal.Bench;
 
 /// <summary>One succeeded evaluation run to seed: its config and its per-generator ACC/AP (fractions).</summary>
 public sealed record SeededEvaluation(string Checkpoint, string? Arch, long DatasetId, string? Perturbation, long Seed,
@@ -67,6 +66,14 @@ public static class LeaderboardSeed
         return p;
     }
 
+    /// <summary>Adds step-0 metric rows (name, value) to an existing run, as a job would before it succeeds.</summary>
+    public static async Task AddMetricsAsync(IDbContextFactory<PortalDb> dbFactory, long runId, IEnumerable<(string Name, double Value)> metrics)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        db.RunMetrics.AddRange(metrics.Select(m => new RunMetric { RunId = runId, Name = m.Name, Step = 0, Value = m.Value, At = DateTime.UtcNow }));
+        await db.SaveChangesAsync();
+    }
+
     /// <summary>A ready dataset row to point evaluations at.</summary>
     public static async Task<long> AddDatasetAsync(IDbContextFactory<PortalDb> dbFactory, string name)
     {
@@ -75,41 +82,5 @@ public static class LeaderboardSeed
         db.Datasets.Add(dataset);
         await db.SaveChangesAsync();
         return dataset.Id;
-    }
-}
-
-/// <summary>
-/// For a benchmark (not a test: no timing assertions): seeds <paramref name="runs"/> evaluation runs (detectors x 8
-/// GenImage generators x 2 seeds, with perturbations) and times the leaderboard's first page, a generator-column sort,
-/// a filtered query and a deep page.
-/// </summary>
-public static class LeaderboardBenchmark
-{
-    /// <summary>Seeds the store and returns (query name, elapsed) per query, plus the seeding time.</summary>
-    public static async Task<IReadOnlyList<(string Query, TimeSpan Elapsed, int Total)>> SeedAndMeasureAsync(IDbContextFactory<PortalDb> dbFactory, int runs = 10_000)
-    {
-        var seedWatch = Stopwatch.StartNew();
-        var dataset = await LeaderboardSeed.AddDatasetAsync(dbFactory, $"bench-{Guid.NewGuid():N}");
-        string[] perturbations = ["none", "jpeg:75", "jpeg:30", "blur:3", "resize:0.5"];
-        var random = new Random(7);
-        var evaluations = Enumerable.Range(0, runs).Select(i => new SeededEvaluation(
-            $"/models/detector-{i / (2 * perturbations.Length):D5}.pth", i / (2 * perturbations.Length) % 3 == 0 ? "resnet50" : "res50nodown", dataset,
-            perturbations[i / 2 % perturbations.Length], i % 2,
-            PublishedBaselines.GenImageGenerators.ToDictionary(g => g.Folder, _ => (random.NextDouble(), random.NextDouble())))).ToList();
-        await LeaderboardSeed.AddAsync(dbFactory, evaluations);
-        var timings = new List<(string, TimeSpan, int)> { ("seed", seedWatch.Elapsed, runs) };
-
-        var query = new LeaderboardQuery(dbFactory);
-        async Task Measure(string label, LeaderboardRequest request)
-        {
-            var watch = Stopwatch.StartNew();
-            var page = await query.RunAsync(request);
-            timings.Add((label, watch.Elapsed, page.Total));
-        }
-        await Measure("first page, mean ACC", new LeaderboardRequest(Take: 50));
-        await Measure("sort by MJ ACC", new LeaderboardRequest(Sort: "acc:imagenet_midjourney", Take: 50));
-        await Measure("clean, arch resnet50, text", new LeaderboardRequest(Perturbation: "none", Arch: "resnet50", Q: "detector-00", Take: 50));
-        await Measure("deep page by detector", new LeaderboardRequest(Sort: "detector", Skip: runs / 4, Take: 50));
-        return timings;
     }
 }
