@@ -13,5 +13,7 @@ var root = new RootCommand("forensics: dataset registration, alignment, LaRE ext
     BenchCommand.Create(),
     CrossGenCommand.Create(),
     SweepCommand.Create(),
+    PhotosCommand.Create(),
+    MiniGenImageCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

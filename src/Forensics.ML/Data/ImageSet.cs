@@ -2,11 +2,20 @@ using Forensics.ML.Datasets;
 
 namespace Forensics.ML.Data;
 
-/// <summary>Split names: "val", "valid" and "validation" are one split (a 'val' vs 'valid' mismatch once broke a training run).</summary>
+/// <summary>Split names: "val", "valid" and "validation" are one split (a 'val' vs 'valid' mismatch once broke a training run); "train" and "test" are kept as they are.</summary>
 public static class Splits
 {
+    /// <summary>The canonical name of the training split.</summary>
+    public const string Train = "train";
+
     /// <summary>The canonical name of the validation split.</summary>
     public const string Val = "val";
+
+    /// <summary>The canonical name of the held-out test split (GenImage-style datasets that keep one apart from validation).</summary>
+    public const string Test = "test";
+
+    /// <summary>The three canonical splits, in the order train, val, test.</summary>
+    public static readonly IReadOnlyList<string> All = [Train, Val, Test];
 
     private static readonly HashSet<string> ValAliases = new(StringComparer.OrdinalIgnoreCase) { "val", "valid", "validation" };
 

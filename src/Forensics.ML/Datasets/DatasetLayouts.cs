@@ -3,7 +3,7 @@ namespace Forensics.ML.Datasets;
 /// <summary>The folder layouts a dataset can be registered from.</summary>
 public enum DatasetLayout
 {
-    /// <summary>GenImage: &lt;generator&gt;/{train,val}/{ai,nature}/ (or one generator folder {train,val}/{ai,nature}/); ai = fake, nature = real.</summary>
+    /// <summary>GenImage: &lt;generator&gt;/{train,val,test}/{ai,nature}/ (or one generator folder {train,val,test}/{ai,nature}/); ai = fake, nature = real.</summary>
     GenImage,
 
     /// <summary>0_real/ and 1_fake/ folders: directly under the root, under &lt;split&gt;/, or under &lt;split&gt;/&lt;category&gt;/ (CNNDetection).</summary>
@@ -52,8 +52,9 @@ public static class DatasetLayouts
     /// <summary>The split name used when a RealFake folder has no split level.</summary>
     public const string AllSplit = "all";
 
-    // GenImage split folders; "valid" is a common re-distribution alias of "val". Names are kept as found.
-    private static readonly HashSet<string> GenImageSplits = new(StringComparer.OrdinalIgnoreCase) { "train", "val", "valid" };
+    // GenImage split folders; "valid" is a common re-distribution alias of "val"; "test" is the held-out split of
+    // datasets that keep one apart from validation (MiniGenImage). Names are kept as found.
+    private static readonly HashSet<string> GenImageSplits = new(StringComparer.OrdinalIgnoreCase) { "train", "val", "valid", "test" };
 
     private static readonly Dictionary<string, string> GenImageLabels = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -68,7 +69,7 @@ public static class DatasetLayouts
     };
 
     private const string Expected =
-        "expected GenImage (<generator>/{train,val}/{ai,nature}/, or {train,val}/{ai,nature}/ for one generator) " +
+        "expected GenImage (<generator>/{train,val,test}/{ai,nature}/, or {train,val,test}/{ai,nature}/ for one generator) " +
         "or RealFake (0_real/ and 1_fake/ folders directly in it, under <split>/, or under <split>/<category>/)";
 
     /// <summary>The layout of the dataset folder <paramref name="root"/>.</summary>
