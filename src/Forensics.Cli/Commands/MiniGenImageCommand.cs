@@ -42,7 +42,7 @@ public static class MiniGenImageCommand
         var jpegQuality = new Option<int>("--jpeg-quality") { HelpName = "Q", Description = "JPEG quality of the reals with --jpeg-real", DefaultValueFactory = _ => 90 };
         var patchSize = new Option<int>("--patch-size") { HelpName = "PX", Description = "Side of the square patches (the generators' resolution)", DefaultValueFactory = _ => 64 };
         var minStd = new Option<double>("--min-std") { HelpName = "X", Description = "Skip patches whose luma standard deviation (0..255) is below this; 0 keeps all", DefaultValueFactory = _ => 4.0 };
-        var maxPerPhoto = new Option<int>("--max-per-photo") { HelpName = "N", Description = "At most N patches per photo; 0 means no cap", DefaultValueFactory = _ => 40 };
+        var maxPerPhoto = new Option<int>("--max-per-photo") { HelpName = "N", Description = "At most N patches per photo; 0 means no cap", DefaultValueFactory = _ => 100 };
         var patchesOnly = new Option<bool>("--patches-only") { Description = $"Only cut the real patches into <out>/{PatchesFolder}/{{train,val,test}}/" };
         var cmd = new Command("minigenimage", "Build MiniGenImage: real photo patches and generator samples in the GenImage layout <out>/<generator>/{train,val,test}/{ai,nature}/")
         {

@@ -17,7 +17,7 @@ public sealed record PatchOptions
     public double MinLumaStdDev { get; init; } = 4.0;
 
     /// <summary>At most this many patches per photo (spread evenly over its grid), so no single photo dominates; 0 means no cap.</summary>
-    public int MaxPerPhoto { get; init; } = 40;
+    public int MaxPerPhoto { get; init; } = 100;
 
     /// <summary>Throws when an option is out of range.</summary>
     public void Validate()
