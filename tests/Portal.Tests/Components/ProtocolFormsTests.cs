@@ -130,6 +130,31 @@ public sealed class ProtocolFormsTests : ProtocolComponentTest
     }
 
     [Fact]
+    public void A_zoo_detector_brings_its_file_and_architecture_into_the_queued_sweep()
+    {
+        var dataset = SeedReadyDataset("genimage-val");
+        var zooFile = Path.Combine(DataDir, Checkpoint("zoo-resnet.pth"));
+        var zooId = Add(new ModelWeights
+        {
+            Name = "resnet-zoo", Kind = ModelZooService.Detector, Architecture = "resnet50", Path = zooFile, CreatedAt = DateTime.UtcNow,
+        });
+        var cut = Render<Sweep>();
+        var zoo = cut.FindComponents<MudSelect<long>>().Single(s => s.Instance.Label == "Detector");
+        Assert.Equal("a checkpoint file (path below)", zoo.Instance.ToStringFunc!(0));
+        cut.InvokeAsync(() => zoo.Instance.ValueChanged.InvokeAsync(zooId));
+        cut.WaitForAssertion(() => Assert.True(cut.Find("#sweep-checkpoint").HasAttribute("disabled")));
+        Assert.Equal(zooFile, cut.Find("#sweep-checkpoint").GetAttribute("value"));
+        cut.Find("#queue-sweep").Click();
+
+        cut.WaitForAssertion(() => Assert.Single(Queue.Enqueued));
+        var config = JsonSerializer.Deserialize<RobustnessSweepJob.Config>(QueuedRun().ConfigJson, Web)!;
+        Assert.Equal(dataset, config.DatasetId);
+        Assert.Equal(zooFile, config.Checkpoint);
+        Assert.Equal("resnet50", config.Arch);
+        Assert.Equal("clean,100,90,80,70,60,50,40,30", config.Severities);
+    }
+
+    [Fact]
     public void The_sweep_form_shows_each_axis_defaults_as_editable_severities()
     {
         SeedReadyDataset("genimage-val");
