@@ -34,9 +34,10 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
     public async Task ValidateAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "cross-generator");
-        await ReadyAsync(c.DatasetId, "datasetId");
-        if (c.ValDatasetId is { } v) await ReadyAsync(v, "valDatasetId");
-        ParseModes(c);
+        var test = await ReadyAsync(c.DatasetId, "datasetId");
+        await inputs.SplitAsync(test, c.Split, "split");
+        var val = c.ValDatasetId is { } v ? await ReadyAsync(v, "valDatasetId") : test;
+        if (ParseModes(c).Contains(ThresholdMode.CalibratedOnValidation)) await inputs.SplitAsync(val, c.ValSplit, "valSplit");
         CheckpointPath(c);
         if (c.Arch is { Length: > 0 } arch && !DetectorArchitectures.All.Any(a => a.Name == arch))
             throw new FieldException("arch", $"unknown architecture '{arch}'; known: {DetectorArchitectures.Names}");

@@ -44,12 +44,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         var c = JobInputs.Parse<Config>(configJson, "evaluation");
         var dataset = await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
         await using var db = await dbFactory.CreateDbContextAsync();
-        if (c.Split is { Length: > 0 } split)
-        {
-            var splits = await db.DatasetSubsets.Where(s => s.DatasetId == c.DatasetId).Select(s => s.Split).Distinct().ToListAsync();
-            if (!splits.Any(s => Splits.Same(s, split)))
-                throw new FieldException("split", $"dataset '{dataset.Name}' has no split '{split}'; it has {string.Join(", ", splits)}");
-        }
+        await inputs.SplitAsync(dataset, c.Split, "split");
         CheckpointPath(c);
         if (IsLare2(c))
         {

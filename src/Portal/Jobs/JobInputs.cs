@@ -33,6 +33,16 @@ public sealed class JobInputs(IDbContextFactory<PortalDb> dbFactory, PortalPaths
         return d;
     }
 
+    /// <summary>Checks that <paramref name="dataset"/> has the split (validation aliases match); null or empty means every image.</summary>
+    public async Task SplitAsync(Dataset dataset, string? split, string field)
+    {
+        if (string.IsNullOrEmpty(split)) return;
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var splits = await db.DatasetSubsets.Where(s => s.DatasetId == dataset.Id).Select(s => s.Split).Distinct().ToListAsync();
+        if (!splits.Any(s => Forensics.ML.Data.Splits.Same(s, split)))
+            throw new FieldException(field, $"dataset '{dataset.Name}' has no split '{split}'; it has {string.Join(", ", splits.Order())}");
+    }
+
     /// <summary>The canonical path of an existing file under an allowed root.</summary>
     public string ExistingFile(string path, string field, string what = "checkpoint")
     {

@@ -37,10 +37,14 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
     public async Task ValidateAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "sweep");
-        await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
+        var dataset = await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
+        await inputs.SplitAsync(dataset, c.Split, "split");
         CheckpointPath(c);
+        // The axis first, on its own, so a bad severity (whose message names the axis too) is reported on "severities".
+        try { SweepAxes.Check(c.Axis); }
+        catch (ArgumentException e) { throw new FieldException("axis", e.Message); }
         try { Severities(c); }
-        catch (ArgumentException e) { throw new FieldException(e.Message.Contains("axis", StringComparison.OrdinalIgnoreCase) ? "axis" : "severities", e.Message); }
+        catch (ArgumentException e) { throw new FieldException("severities", e.Message); }
         if (c.Arch is { Length: > 0 } arch && !DetectorArchitectures.All.Any(a => a.Name == arch))
             throw new FieldException("arch", $"unknown architecture '{arch}'; known: {DetectorArchitectures.Names}");
     }
