@@ -149,7 +149,11 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         if (File.Exists(Path.Combine(context.WorkDir, TrainingCheckpoint.FileName)))
             await context.LogAsync("resuming from the run's last checkpoint");
 
-        var observer = new Observer(context);
+        // A resumed run's loss steps go on after the last one stored, so its curve never folds back.
+        long lastStep;
+        await using (var db = await dbFactory.CreateDbContextAsync())
+            lastStep = await db.RunMetrics.Where(m => m.RunId == context.RunId && m.Name == "loss").MaxAsync(m => (long?)m.Step) ?? 0;
+        var observer = new Observer(context, lastStep);
         string bestPath, architecture, card;
         if (k.Lare2 is { } plan)
         {
@@ -187,9 +191,8 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     }
 
     /// <summary>Training progress into the run: progress bar, loss per step, validation metrics per epoch, log lines.</summary>
-    sealed class Observer(RunContext context) : ITrainingObserver
+    sealed class Observer(RunContext context, long step) : ITrainingObserver
     {
-        long step;
 
         public void OnProgress(double fraction, TrainingPhase phase) => context.ReportProgress(fraction, phase.ToString().ToLowerInvariant());
 
