@@ -35,10 +35,11 @@ public sealed partial class TrainingJob
         if (c.LareRunId is not { } lareRun)
             throw new FieldException("lareRunId", $"arch lare2 needs lareRunId: a finished LaRE extraction run of dataset '{train.Name}'");
         var maps = await LareMapsAsync(lareRun, train, "lareRunId");
-        var valRun = c.ValLareRunId ?? lareRun;
         if (c.ValLareRunId is null && val.Id != train.Id)
             throw new FieldException("valLareRunId", $"the validation dataset '{val.Name}' is not the training dataset: give valLareRunId, a LaRE run of it");
-        var valMaps = valRun == lareRun ? null : await LareMapsAsync(valRun, val, "valLareRunId");
+        var valRun = c.ValLareRunId ?? lareRun;
+        var valMaps = c.ValLareRunId is { } v ? await LareMapsAsync(v, val, "valLareRunId") : null;
+        if (valRun == lareRun) valMaps = null; // one run holds the maps of both splits
 
         var defaults = new Lare2TrainOptions();
         var trainOptions = new Lare2TrainOptions
