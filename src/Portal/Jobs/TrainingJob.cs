@@ -59,7 +59,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     {
         var c = JobInputs.Parse<Config>(configJson, "training");
         var given = GivenFields(configJson);
-        var lare2 = (c.Arch?.Trim().ToLowerInvariant()) switch
+        var lare2 = (c.Arch?.Trim().ToLowerInvariant() ?? Res50NoDown) switch
         {
             Res50NoDown => false,
             Lare2Evaluator.Architecture => true,
