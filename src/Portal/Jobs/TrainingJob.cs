@@ -72,7 +72,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
 
         foreach (var field in new[] { "lareRunId", "valLareRunId" })
             if (given.Contains(field)) throw new FieldException(field, $"{field} is used with arch {Lare2Evaluator.Architecture} only");
-        if (!string.Equals(c.Ablation?.Trim(), "none", StringComparison.OrdinalIgnoreCase))
+        if (c.Ablation is { } ablation && !string.Equals(ablation.Trim(), "none", StringComparison.OrdinalIgnoreCase))
             throw new FieldException("ablation", $"ablation is used with arch {Lare2Evaluator.Architecture} only");
         if (!TrainingData.TryParseMode(c.Mode, out _)) throw new FieldException("mode", $"mode must be synced, unsynced or independent, not '{c.Mode}'");
         if (c.Augment is not ("reference" or "none")) throw new FieldException("augment", $"augment must be reference or none, not '{c.Augment}'");
