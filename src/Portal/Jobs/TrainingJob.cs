@@ -1,5 +1,6 @@
 using Forensics.ML.Data;
 using Forensics.ML.Datasets;
+using Forensics.ML.Evaluation;
 using Forensics.ML.Models;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
@@ -11,59 +12,120 @@ using Portal.Store;
 namespace Portal.Jobs;
 
 /// <summary>
-/// Trains a res50nodown detector with the aligned-dataset paper's recipe on registered datasets, through the same code as
-/// `forensics train`: synced pairs ("Ours-Sync"), unsynced pairs, or the usual independent training are one field apart.
+/// Trains a detector on registered datasets, through the same code as `forensics train`: res50nodown with the
+/// aligned-dataset paper's recipe (synced pairs "Ours-Sync", unsynced pairs, or the usual independent training are one
+/// field apart), or LaRE² (arch "lare2": a CLIP ResNet tower with EGRE on the maps of a LaRE run; see TrainingJob.Lare2.cs).
 /// Checkpoints go to the run's folder, so a run taken up again after a crash resumes from its last epoch. Loss and
 /// validation curves are stored as metrics; the best weights become an artifact and a detector in the model zoo.
 /// </summary>
-public sealed class TrainingJob(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths, IOptions<PortalOptions> options) : IRunJob
+public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths, IOptions<PortalOptions> options) : IRunJob
 {
     readonly JobInputs inputs = new(dbFactory, paths);
 
     public const string KindName = "train";
 
+    /// <summary>The default architecture: the aligned-dataset paper's ResNet-50 without early down-sampling.</summary>
+    public const string Res50NoDown = "res50nodown";
+
     /// <summary>
     /// What to train. TrainDatasetId: an aligned set (0_real + 1_fake reconstructions with the same stems) for synced or
     /// unsynced mode, any labelled set for independent mode; its "train" split is used when it has one. ValDatasetId:
     /// the validation images (its "val" split when it has one); default the training dataset's val split.
+    /// Init or InitWeightsId (a zoo entry): the starting weights. PairsPerBatch: N reals + N fakes per batch.
     /// </summary>
+    /// <remarks>
+    /// Arch "lare2" trains LaRE² on precomputed maps: LareRunId is the succeeded "lare" run of the training dataset,
+    /// ValLareRunId that of the validation dataset (needed when it is another dataset); Init/InitWeightsId is the CLIP
+    /// ResNet image tower it fine-tunes (visual.* weights, or a LaRE² checkpoint), which also fixes the network's shape
+    /// and crop; Ablation: none, no-spatial, no-channel or zero-lare. Epochs and PairsPerBatch default to the authors'
+    /// (100 epochs, 24 pairs = 48 images) when not given; Mode, Width, Layers, Crop and Augment are res50nodown's and
+    /// refused with lare2.
+    /// </remarks>
     public sealed record Config(long TrainDatasetId, long? ValDatasetId = null, string Mode = "synced", int Epochs = 1000,
         int PairsPerBatch = 64, double LearningRate = 1e-4, long Seed = 17, int Width = 64, int[]? Layers = null, int Crop = 96,
-        string Augment = "reference", string? Init = null);
+        string Augment = "reference", string? Init = null,
+        string Arch = Res50NoDown, long? InitWeightsId = null, long? LareRunId = null, long? ValLareRunId = null, string Ablation = "none");
+
+    /// <summary>A config checked against the store: the datasets, the starting weights and the trainer's options (one of the two).</summary>
+    sealed record Checked(Config Config, Dataset Train, Dataset Val, string? Init, TrainOptions? Res50, Lare2Plan? Lare2);
 
     public string Kind => KindName;
     public string Queue => JobQueues.Device;
 
-    public async Task ValidateAsync(string configJson)
+    public Task ValidateAsync(string configJson) => CheckAsync(configJson);
+
+    /// <summary>Every check of the config; each failure is a <see cref="FieldException"/> naming the field.</summary>
+    async Task<Checked> CheckAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "training");
-        await ReadyDatasetAsync(c.TrainDatasetId, "trainDatasetId");
-        if (c.ValDatasetId is { } v) await ReadyDatasetAsync(v, "valDatasetId");
+        var given = GivenFields(configJson);
+        var lare2 = (c.Arch?.Trim().ToLowerInvariant() ?? Res50NoDown) switch
+        {
+            Res50NoDown => false,
+            Lare2Evaluator.Architecture => true,
+            _ => throw new FieldException("arch", $"arch must be {Res50NoDown} or {Lare2Evaluator.Architecture}, not '{c.Arch}'"),
+        };
+        var train = await ReadyDatasetAsync(c.TrainDatasetId, "trainDatasetId");
+        var val = c.ValDatasetId is { } v ? await ReadyDatasetAsync(v, "valDatasetId") : train;
+        var init = await InitPathAsync(c, lare2);
+        if (lare2) return new Checked(c, train, val, init, null, await CheckLare2Async(c, given, train, val, init));
+
+        foreach (var field in new[] { "lareRunId", "valLareRunId" })
+            if (given.Contains(field)) throw new FieldException(field, $"{field} is used with arch {Lare2Evaluator.Architecture} only");
+        if (c.Ablation is { } ablation && !string.Equals(ablation.Trim(), "none", StringComparison.OrdinalIgnoreCase))
+            throw new FieldException("ablation", $"ablation is used with arch {Lare2Evaluator.Architecture} only");
         if (!TrainingData.TryParseMode(c.Mode, out _)) throw new FieldException("mode", $"mode must be synced, unsynced or independent, not '{c.Mode}'");
         if (c.Augment is not ("reference" or "none")) throw new FieldException("augment", $"augment must be reference or none, not '{c.Augment}'");
-        if (c.Init is { Length: > 0 } init)
-        {
-            try { if (!File.Exists(paths.ResolveAllowed(init))) throw new FieldException("init", $"initial weights '{init}' do not exist"); }
-            catch (PathNotAllowedException e) { throw new FieldException("init", e.Message); }
-        }
-        try { Options(c).Validate(); }
+        var trainOptions = Options(c, init);
+        try { trainOptions.Validate(); }
         catch (ArgumentException e) { throw new FieldException(FieldOf(e), e.Message); }
+        return new Checked(c, train, val, init, trainOptions, null);
+    }
+
+    /// <summary>The top-level fields the posted config sets (null counts as not set), so per-arch defaults can apply.</summary>
+    static HashSet<string> GivenFields(string configJson)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(configJson);
+        return doc.RootElement.EnumerateObject().Where(p => p.Value.ValueKind != System.Text.Json.JsonValueKind.Null)
+            .Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// The starting weights: Init (a file under an allowed root) or InitWeightsId (a zoo entry that fits the arch: a
+    /// CLIP tower or a LaRE² detector for lare2, another detector for res50nodown); null for a random start.
+    /// </summary>
+    async Task<string?> InitPathAsync(Config c, bool lare2)
+    {
+        if (c.InitWeightsId is not { } id) return c.Init is { Length: > 0 } init ? inputs.ExistingFile(init, "init", "initial weights") : null;
+        if (c.Init is { Length: > 0 }) throw new FieldException("initWeightsId", "give init (a path) or initWeightsId (a zoo entry), not both");
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var w = await db.Weights.AsNoTracking().SingleOrDefaultAsync(x => x.Id == id)
+                ?? throw new FieldException("initWeightsId", $"no model with id {id} in the zoo");
+        var isLare2 = w.Kind == ModelZooService.Detector && w.Architecture == Lare2Evaluator.Architecture;
+        var fits = lare2 ? w.Kind == ModelZooService.Clip || isLare2 : w.Kind == ModelZooService.Detector && !isLare2;
+        if (!fits)
+            throw new FieldException("initWeightsId", $"model '{w.Name}' is a {w.Kind} ({w.Architecture}); " + (lare2
+                ? "lare2 starts from a CLIP image tower (kind clip) or a LaRE² detector"
+                : "res50nodown starts from a ResNet detector's weights"));
+        if (!File.Exists(w.Path)) throw new FieldException("initWeightsId", $"the weights of model '{w.Name}' are gone from {w.Path}");
+        return w.Path;
     }
 
     /// <summary>The TrainOptions field an options error is about, in the config's words.</summary>
-    static string FieldOf(ArgumentException e) => System.Text.RegularExpressions.Regex.Match(e.Message, @"TrainOptions\.(\w+)").Groups[1].Value switch
+    static string FieldOf(ArgumentException e) => System.Text.RegularExpressions.Regex.Match(e.Message, @"(?:Lare2)?TrainOptions\.(\w+)").Groups[1].Value switch
     {
-        nameof(TrainOptions.PairsPerBatch) => "pairsPerBatch",
+        nameof(TrainOptions.PairsPerBatch) or nameof(Lare2TrainOptions.BatchSize) => "pairsPerBatch",
         nameof(TrainOptions.LearningRate) => "learningRate",
         nameof(TrainOptions.MaxEpochs) => "epochs",
         nameof(TrainOptions.CropSize) => "crop",
         nameof(TrainOptions.Arch) => "layers",
+        nameof(TrainOptions.InitWeights) or nameof(Lare2TrainOptions.Model) => "init",
         _ => "config",
     };
 
     Task<Dataset> ReadyDatasetAsync(long id, string field) => inputs.ReadyDatasetAsync(id, field);
 
-    TrainOptions Options(Config c)
+    TrainOptions Options(Config c, string? init)
     {
         TrainingData.TryParseMode(c.Mode, out var mode);
         return new TrainOptions
@@ -72,53 +134,65 @@ public sealed class TrainingJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
             LearningRate = c.LearningRate, Seed = unchecked((ulong)c.Seed), PairsPerBatch = c.PairsPerBatch, Mode = mode,
             MaxEpochs = c.Epochs, CropSize = c.Crop,
             Augmentation = c.Augment == "none" ? AugmentationChoice.None : AugmentationChoice.Reference,
-            InitWeights = c.Init is { Length: > 0 } init ? paths.ResolveAllowed(init) : null,
-            Device = options.Value.Torch.Device,
+            InitWeights = init, Device = options.Value.Torch.Device,
         };
     }
 
     public async Task ExecuteAsync(RunContext context)
     {
-        await ValidateAsync(context.ConfigJson);
-        var c = context.Config<Config>();
-        var train = await ReadyDatasetAsync(c.TrainDatasetId, "trainDatasetId");
-        var val = c.ValDatasetId is { } v ? await ReadyDatasetAsync(v, "valDatasetId") : train;
-        var trainOptions = Options(c);
-
+        var k = await CheckAsync(context.ConfigJson);
         TorchRuntime.EnsureLoaded(options.Value.Torch);
-        var data = TrainingData.FromManifests(DatasetManifest.Load(context.Paths.Data(train.ManifestPath!)),
-            DatasetManifest.Load(context.Paths.Data(val.ManifestPath!)), trainOptions.Mode, line => context.LogAsync(line).GetAwaiter().GetResult());
+        // LaRE² draws reals and fakes as they are: its training set is never paired.
+        var mode = k.Res50?.Mode ?? PairMode.Independent;
+        var data = TrainingData.FromManifests(DatasetManifest.Load(context.Paths.Data(k.Train.ManifestPath!)),
+            DatasetManifest.Load(context.Paths.Data(k.Val.ManifestPath!)), mode, line => context.LogAsync(line).GetAwaiter().GetResult());
         if (File.Exists(Path.Combine(context.WorkDir, TrainingCheckpoint.FileName)))
             await context.LogAsync("resuming from the run's last checkpoint");
 
-        var result = DetectorTrainer.Train(trainOptions, data, context.WorkDir, new Observer(context), context.CancellationToken);
-        await context.LogAsync($"done after {result.EpochsRun} epoch(s) ({result.Reason}): best validation balanced accuracy " +
-                               $"{result.BestBalancedAcc:F4} at epoch {result.BestEpoch}; {result.SkippedImages} unreadable image(s) skipped");
-        var best = await context.ArtifactAsync("weights", result.BestWeightsPath);
-        await RegisterWeightsAsync(context, c, train, best);
+        // A resumed run's loss steps go on after the last one stored, so its curve never folds back.
+        long lastStep;
+        await using (var db = await dbFactory.CreateDbContextAsync())
+            lastStep = await db.RunMetrics.Where(m => m.RunId == context.RunId && m.Name == "loss").MaxAsync(m => (long?)m.Step) ?? 0;
+        var observer = new Observer(context, lastStep);
+        string bestPath, architecture, card;
+        if (k.Lare2 is { } plan)
+        {
+            (bestPath, card) = await TrainLare2Async(context, k, plan, data, observer);
+            architecture = Lare2Evaluator.Architecture;
+        }
+        else
+        {
+            var c = k.Config;
+            var result = DetectorTrainer.Train(k.Res50!, data, context.WorkDir, observer, context.CancellationToken);
+            await context.LogAsync($"done after {result.EpochsRun} epoch(s) ({result.Reason}): best validation balanced accuracy " +
+                                   $"{result.BestBalancedAcc:F4} at epoch {result.BestEpoch}; {result.SkippedImages} unreadable image(s) skipped");
+            (bestPath, architecture) = (result.BestWeightsPath, Res50NoDown);
+            card = $"res50nodown (width {c.Width}, layers [{string.Join(",", c.Layers ?? [3, 4, 6, 3])}]) trained by run {context.RunId}, " +
+                   $"mode {c.Mode}, on dataset '{k.Train.Name}' (content {k.Train.ContentHash}), seed {c.Seed}, lr {c.LearningRate}, " +
+                   $"{c.PairsPerBatch} pairs per batch, crop {c.Crop}, augmentation {c.Augment}.";
+        }
+        var best = await context.ArtifactAsync("weights", bestPath);
+        await RegisterWeightsAsync(context, architecture, card, best);
     }
 
     /// <summary>The best weights join the model zoo as a detector, with a card that says how they were made.</summary>
-    async Task RegisterWeightsAsync(RunContext context, Config c, Dataset train, Artifact best)
+    async Task RegisterWeightsAsync(RunContext context, string architecture, string card, Artifact best)
     {
         await using var db = await dbFactory.CreateDbContextAsync();
-        var name = $"res50nodown-run{context.RunId}";
+        var name = $"{architecture}-run{context.RunId}";
         if (await db.Weights.AnyAsync(w => w.Name == name)) return; // a re-delivery after success
         db.Weights.Add(new ModelWeights
         {
-            Name = name, Kind = "detector", Architecture = "res50nodown", Path = context.Paths.Data(best.RelativePath),
+            Name = name, Kind = ModelZooService.Detector, Architecture = architecture, Path = context.Paths.Data(best.RelativePath),
             Format = "safetensors", Bytes = best.Bytes, Sha256 = best.Sha256, SourceRunId = context.RunId, CreatedAt = DateTime.UtcNow,
-            Card = $"res50nodown (width {c.Width}, layers [{string.Join(",", c.Layers ?? [3, 4, 6, 3])}]) trained by run {context.RunId}, " +
-                   $"mode {c.Mode}, on dataset '{train.Name}' (content {train.ContentHash}), seed {c.Seed}, lr {c.LearningRate}, " +
-                   $"{c.PairsPerBatch} pairs per batch, crop {c.Crop}, augmentation {c.Augment}.",
+            Card = card,
         });
         await db.SaveChangesAsync();
     }
 
     /// <summary>Training progress into the run: progress bar, loss per step, validation metrics per epoch, log lines.</summary>
-    sealed class Observer(RunContext context) : ITrainingObserver
+    sealed class Observer(RunContext context, long step) : ITrainingObserver
     {
-        long step;
 
         public void OnProgress(double fraction, TrainingPhase phase) => context.ReportProgress(fraction, phase.ToString().ToLowerInvariant());
 
