@@ -43,17 +43,12 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     {
         var c = JobInputs.Parse<Config>(configJson, "evaluation");
         var dataset = await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
-        await using var db = await dbFactory.CreateDbContextAsync();
         await inputs.SplitAsync(dataset, c.Split, "split");
         CheckpointPath(c);
         if (IsLare2(c))
         {
             if (c.LareRunId is not { } lareRun) throw new FieldException("lareRunId", "arch lare2 needs lareRunId: the LaRE extraction run of this dataset");
-            var lare = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == lareRun);
-            if (lare is not { Kind: LareExtractionJob.KindName, Status: RunStatus.Succeeded })
-                throw new FieldException("lareRunId", $"run {lareRun} is not a finished LaRE extraction");
-            if (JsonSerializer.Deserialize<LareExtractionJob.Config>(lare.ConfigJson, Json)?.DatasetId != c.DatasetId)
-                throw new FieldException("lareRunId", $"LaRE run {lareRun} was made for another dataset");
+            await inputs.LareMapsAsync(lareRun, dataset, "lareRunId");
             if (!string.IsNullOrWhiteSpace(c.Perturbation) && c.Perturbation.Trim() != "none")
                 throw new FieldException("perturbation", "no perturbation with lare2: the LaRE maps were computed on the unperturbed images");
         }

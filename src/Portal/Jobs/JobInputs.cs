@@ -43,6 +43,22 @@ public sealed class JobInputs(IDbContextFactory<PortalDb> dbFactory, PortalPaths
             throw new FieldException(field, $"dataset '{dataset.Name}' has no split '{split}'; it has {string.Join(", ", splits.Order())}");
     }
 
+    /// <summary>The maps folder of <paramref name="runId"/>, which must be a succeeded "lare" run of <paramref name="dataset"/>.</summary>
+    public async Task<string> LareMapsAsync(long runId, Dataset dataset, string field)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId) ?? throw new FieldException(field, $"no run with id {runId}");
+        if (run.Kind != LareExtractionJob.KindName) throw new FieldException(field, $"run {runId} is a {run.Kind} run, not a LaRE extraction");
+        if (run.Status != RunStatus.Succeeded)
+            throw new FieldException(field, $"LaRE run {runId} is {run.Status.ToString().ToLowerInvariant()}, not succeeded");
+        var made = Parse<LareExtractionJob.Config>(run.ConfigJson, "LaRE").DatasetId;
+        if (made != dataset.Id)
+            throw new FieldException(field, $"LaRE run {runId} holds the maps of dataset {made}, not of '{dataset.Name}' (id {dataset.Id})");
+        var folder = paths.Data("lare", runId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (!Directory.Exists(folder)) throw new FieldException(field, $"the maps of LaRE run {runId} are gone from {folder}");
+        return folder;
+    }
+
     /// <summary>The canonical path of an existing file under an allowed root.</summary>
     public string ExistingFile(string path, string field, string what = "checkpoint")
     {

@@ -34,11 +34,11 @@ public sealed partial class TrainingJob
         var ablation = ParseAblation(c.Ablation);
         if (c.LareRunId is not { } lareRun)
             throw new FieldException("lareRunId", $"arch lare2 needs lareRunId: a finished LaRE extraction run of dataset '{train.Name}'");
-        var maps = await LareMapsAsync(lareRun, train, "lareRunId");
+        var maps = await inputs.LareMapsAsync(lareRun, train, "lareRunId");
         if (c.ValLareRunId is null && val.Id != train.Id)
             throw new FieldException("valLareRunId", $"the validation dataset '{val.Name}' is not the training dataset: give valLareRunId, a LaRE run of it");
         var valRun = c.ValLareRunId ?? lareRun;
-        var valMaps = c.ValLareRunId is { } v ? await LareMapsAsync(v, val, "valLareRunId") : null;
+        var valMaps = c.ValLareRunId is { } v ? await inputs.LareMapsAsync(v, val, "valLareRunId") : null;
         if (valRun == lareRun) valMaps = null; // one run holds the maps of both splits
 
         var defaults = new Lare2TrainOptions();
@@ -63,23 +63,6 @@ public sealed partial class TrainingJob
         "zero-lare" => EgreAblation.ZeroLare,
         _ => throw new FieldException("ablation", $"ablation must be none, no-spatial, no-channel or zero-lare, not '{text}'"),
     };
-
-    /// <summary>The maps folder of <paramref name="runId"/>, which must be a succeeded "lare" run of <paramref name="dataset"/>.</summary>
-    async Task<string> LareMapsAsync(long runId, Dataset dataset, string field)
-    {
-        await using var db = await dbFactory.CreateDbContextAsync();
-        var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId) ?? throw new FieldException(field, $"no run with id {runId}");
-        if (run.Kind != LareExtractionJob.KindName) throw new FieldException(field, $"run {runId} is a {run.Kind} run, not a LaRE extraction");
-        if (run.Status != RunStatus.Succeeded)
-            throw new FieldException(field, $"LaRE run {runId} is {run.Status.ToString().ToLowerInvariant()}, not succeeded");
-        var made = JobInputs.Parse<LareExtractionJob.Config>(run.ConfigJson, "LaRE").DatasetId;
-        if (made != dataset.Id)
-            throw new FieldException(field, $"LaRE run {runId} holds the maps of dataset {made}, not of '{dataset.Name}' (id {dataset.Id})");
-        var folder = paths.Data("lare", runId.ToString(CultureInfo.InvariantCulture));
-        if (!Directory.Exists(folder)) throw new FieldException(field, $"the maps of LaRE run {runId} are gone from {folder}");
-        return folder;
-    }
-
     /// <summary>
     /// The classifier the starting weights make: a CLIP model's tower (visual.*: the shape as CLIP's build_model infers
     /// it, EGRE sized from its layer3) or a whole LaRE² checkpoint (clip_model.visual.*, "module." allowed). The trainer
