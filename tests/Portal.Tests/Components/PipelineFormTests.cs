@@ -1,0 +1,78 @@
+using System.Text.Json.Nodes;
+using Bunit;
+using Microsoft.Extensions.DependencyInjection;
+using Portal.Components.Pages;
+using Portal.Jobs;
+using Portal.Store;
+
+namespace Portal.Tests.Components;
+
+/// <summary>The pipeline form on /experiments: its inputs, the run it queues, stage-prefixed errors, and the hand-over to the grid builder.</summary>
+public sealed class PipelineFormTests : PortalComponentTest
+{
+    public PipelineFormTests()
+    {
+        Services.AddTransient<IRunJob, PipelineJob>();
+        Services.AddTransient<IRunJob, CrossGeneratorJob>();
+        Services.AddTransient<IRunJob, RobustnessSweepJob>();
+    }
+
+    long Dataset(string name, DatasetStatus status = DatasetStatus.Ready) => Add(new Dataset
+    {
+        Name = name, Path = Path.Combine(DataDir, name), Layout = "real-fake", Status = status, CreatedAt = DateTime.UtcNow,
+        ScannedAt = DateTime.UtcNow, Images = 8, ManifestPath = $"datasets/{name}/manifest.json.gz",
+    });
+
+    JsonObject QueuedConfig(int index)
+    {
+        using var db = Db();
+        var id = Queue.Enqueued.ElementAt(index).RunId;
+        return JsonNode.Parse(db.Runs.Single(r => r.Id == id).ConfigJson)!.AsObject();
+    }
+
+    [Fact]
+    public void The_pipeline_form_renders_queues_a_pipeline_reports_stage_fields_and_feeds_the_grid()
+    {
+        Dataset("broken", DatasetStatus.Failed); // not ready: never offered, never the default
+        var reals = Dataset("reals");
+        Add(new ModelWeights { Name = "sd-vae", Kind = ModelZooService.Autoencoder, Path = "/models/vae", CreatedAt = DateTime.UtcNow });
+
+        var cut = Render<Experiments>();
+        var form = cut.Find("[data-testid=pipeline-form]");
+        foreach (var id in new[] { "pipeline-train-dataset", "pipeline-vae", "pipeline-mode", "pipeline-epochs", "pipeline-pairs", "pipeline-width",
+                     "pipeline-train-seed", "pipeline-test-dataset", "pipeline-modes", "pipeline-split", "pipeline-sweep-axis-0", "pipeline-sweep-severities-0",
+                     "pipeline-add-sweep", "pipeline-use-in-grid", "queue-pipeline" })
+            Assert.NotNull(form.QuerySelector($"#{id}"));
+        Assert.Contains("no alignment: train on the dataset as it is", form.TextContent);
+
+        cut.Find("#pipeline-epochs").Change("2");
+        cut.Find("#pipeline-train-seed").Change("5");
+        cut.Find("#queue-pipeline").Click();
+        cut.WaitForAssertion(() => Assert.Single(Queue.Enqueued));
+        Assert.Equal(JobQueues.Light, Queue.Enqueued.Single().Queue);
+        var config = QueuedConfig(0);
+        Assert.Equal(reals, (long)config["trainDatasetId"]!);
+        Assert.Null(config["align"]);
+        Assert.Null(config["evaluate"]);
+        Assert.Empty(config["sweeps"]!.AsArray());
+        Assert.Equal((2, 5L), ((int)config["train"]!["epochs"]!, (long)config["train"]!["seed"]!));
+        cut.WaitForAssertion(() => Assert.Contains("No stage started yet.", cut.Find("[data-testid=pipeline-cell-stages]").TextContent));
+
+        // A bad training field comes back under its stage name, on the epochs input, and queues nothing.
+        cut.Find("#pipeline-epochs").Change("0");
+        cut.Find("#queue-pipeline").Click();
+        cut.WaitForAssertion(() => Assert.Contains("MaxEpochs must be at least 1", cut.Find("#pipeline-epochs").Closest(".mud-input-control")!.TextContent));
+        Assert.Single(Queue.Enqueued);
+
+        // The same pipeline as a grid's base config, with a train.seed axis: two cells, two pipeline runs.
+        cut.Find("#pipeline-epochs").Change("2");
+        cut.Find("#pipeline-use-in-grid").Click();
+        cut.WaitForAssertion(() => Assert.Equal("train.seed", cut.Find("#axis-field-0").GetAttribute("value")));
+        Assert.Contains("\"trainDatasetId\"", cut.Find("#experiment-config").GetAttribute("value") ?? cut.Find("#experiment-config").TextContent);
+        cut.Find("#queue-experiment").Click();
+        cut.WaitForAssertion(() => Assert.Equal(3, Queue.Enqueued.Count));
+        Assert.Equal([1L, 2L], new[] { 1, 2 }.Select(i => (long)QueuedConfig(i)["train"]!["seed"]!));
+        Assert.Contains("train.seed=1", cut.Find("[data-testid=experiment-cells]").TextContent);
+        Assert.Equal(2, cut.FindAll("[data-testid=pipeline-cell-stages]").Count);
+    }
+}
