@@ -1,25 +1,81 @@
 using System.Text.Json.Nodes;
 using Bunit;
+using Hangfire;
+using Hangfire.InMemory;
+using Microsoft.AspNetCore.Components;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using MudBlazor.Services;
 using Portal.Components.Pages;
+using Portal.Infrastructure;
 using Portal.Jobs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;
 
 /// <summary>The pipeline form on /experiments: its inputs, the run it queues, stage-prefixed errors, and the hand-over to the grid builder.</summary>
-public sealed class PipelineFormTests : PortalComponentTest
+public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
 {
+    // As PortalComponentTest (real services, in-memory SQLite, recording queue), plus the pipeline's stage jobs, which
+    // must be registered before the provider is built.
+    readonly SqliteConnection keepAlive;
+    readonly string dataDir = Directory.CreateTempSubdirectory("portal-ui-").FullName;
+    RecordingRunQueue Queue { get; } = new();
+
     public PipelineFormTests()
     {
-        Services.AddTransient<IRunJob, PipelineJob>();
+        var connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = $"portal-ui-{Guid.NewGuid():N}", Mode = SqliteOpenMode.Memory, Cache = SqliteCacheMode.Shared,
+        }.ToString();
+        keepAlive = new SqliteConnection(connectionString);
+        keepAlive.Open();
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        Services.AddLogging();
+        Services.AddMudServices();
+        Services.AddDbContextFactory<PortalDb>(o => o.UseSqlite(connectionString));
+        var options = Options.Create(new PortalOptions { DataDir = dataDir });
+        Services.AddSingleton(new PortalPaths(options));
+        Services.AddSingleton<IOptions<PortalOptions>>(options);
+        Services.AddSingleton<IRunQueue>(Queue);
+        Services.AddSingleton<RunCancellations>();
+        Services.AddTransient<IRunJob, TrainingJob>();
+        Services.AddTransient<IRunJob, AlignmentJob>();
         Services.AddTransient<IRunJob, CrossGeneratorJob>();
         Services.AddTransient<IRunJob, RobustnessSweepJob>();
+        Services.AddTransient<IRunJob, PipelineJob>();
+        Services.AddTransient<RunService>();
+        Services.AddTransient<ExperimentService>();
+        Services.AddSingleton<JobStorage>(new InMemoryStorage());
+        SetRendererInfo(new RendererInfo("Server", isInteractive: true));
+        using var db = new PortalDb(new DbContextOptionsBuilder<PortalDb>().UseSqlite(keepAlive).Options);
+        db.Database.Migrate();
+    }
+
+    PortalDb Db() => Services.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContext();
+
+    long Add<T>(T entity) where T : class
+    {
+        using var db = Db();
+        db.Add(entity);
+        db.SaveChanges();
+        return (long)db.Entry(entity).Property("Id").CurrentValue!;
+    }
+
+    Task IAsyncLifetime.InitializeAsync() => Task.CompletedTask;
+
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        await DisposeAsync();
+        keepAlive.Dispose();
+        try { Directory.Delete(dataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
     long Dataset(string name, DatasetStatus status = DatasetStatus.Ready) => Add(new Dataset
     {
-        Name = name, Path = Path.Combine(DataDir, name), Layout = "real-fake", Status = status, CreatedAt = DateTime.UtcNow,
+        Name = name, Path = Path.Combine(dataDir, name), Layout = "real-fake", Status = status, CreatedAt = DateTime.UtcNow,
         ScannedAt = DateTime.UtcNow, Images = 8, ManifestPath = $"datasets/{name}/manifest.json.gz",
     });
 
