@@ -24,6 +24,9 @@ public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
     readonly string dataDir = Directory.CreateTempSubdirectory("portal-ui-").FullName;
     RecordingRunQueue Queue { get; } = new();
 
+    // The machine running the tests may be busy: give the renderer time rather than fail on bUnit's one-second default.
+    static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+
     public PipelineFormTests()
     {
         var connectionString = new SqliteConnectionStringBuilder
@@ -104,7 +107,7 @@ public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
         cut.Find("#pipeline-epochs").Change("2");
         cut.Find("#pipeline-train-seed").Change("5");
         cut.Find("#queue-pipeline").Click();
-        cut.WaitForAssertion(() => Assert.Single(Queue.Enqueued));
+        cut.WaitForAssertion(() => Assert.Single(Queue.Enqueued), Patience);
         Assert.Equal(JobQueues.Light, Queue.Enqueued.Single().Queue);
         var config = QueuedConfig(0);
         Assert.Equal(reals, (long)config["trainDatasetId"]!);
@@ -112,21 +115,21 @@ public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
         Assert.Null(config["evaluate"]);
         Assert.Empty(config["sweeps"]!.AsArray());
         Assert.Equal((2, 5L), ((int)config["train"]!["epochs"]!, (long)config["train"]!["seed"]!));
-        cut.WaitForAssertion(() => Assert.Contains("No stage started yet.", cut.Find("[data-testid=pipeline-cell-stages]").TextContent));
+        cut.WaitForAssertion(() => Assert.Contains("No stage started yet.", cut.Find("[data-testid=pipeline-cell-stages]").TextContent), Patience);
 
         // A bad training field comes back under its stage name, on the epochs input, and queues nothing.
         cut.Find("#pipeline-epochs").Change("0");
         cut.Find("#queue-pipeline").Click();
-        cut.WaitForAssertion(() => Assert.Contains("MaxEpochs must be at least 1", cut.Find("#pipeline-epochs").Closest(".mud-input-control")!.TextContent));
+        cut.WaitForAssertion(() => Assert.Contains("MaxEpochs must be at least 1", cut.Find("#pipeline-epochs").Closest(".mud-input-control")!.TextContent), Patience);
         Assert.Single(Queue.Enqueued);
 
         // The same pipeline as a grid's base config, with a train.seed axis: two cells, two pipeline runs.
         cut.Find("#pipeline-epochs").Change("2");
         cut.Find("#pipeline-use-in-grid").Click();
-        cut.WaitForAssertion(() => Assert.Equal("train.seed", cut.Find("#axis-field-0").GetAttribute("value")));
+        cut.WaitForAssertion(() => Assert.Equal("train.seed", cut.Find("#axis-field-0").GetAttribute("value")), Patience);
         Assert.Contains("\"trainDatasetId\"", cut.Find("#experiment-config").GetAttribute("value") ?? cut.Find("#experiment-config").TextContent);
         cut.Find("#queue-experiment").Click();
-        cut.WaitForAssertion(() => Assert.Equal(3, Queue.Enqueued.Count));
+        cut.WaitForAssertion(() => Assert.Equal(3, Queue.Enqueued.Count), Patience);
         Assert.Equal([1L, 2L], new[] { 1, 2 }.Select(i => (long)QueuedConfig(i)["train"]!["seed"]!));
         Assert.Contains("train.seed=1", cut.Find("[data-testid=experiment-cells]").TextContent);
         Assert.Equal(2, cut.FindAll("[data-testid=pipeline-cell-stages]").Count);
