@@ -15,7 +15,7 @@ using Portal.Store;
 
 namespace Portal.Tests.Components;
 
-/// <summary>The pipeline form on /experiments: its inputs, the run it queues, stage-prefixed errors, and the hand-over to the grid builder.</summary>
+/// <summary>The pipeline form on /experiments (inputs, the run it queues, stage-prefixed errors, the hand-over to the grid builder) and the /matrix page.</summary>
 public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
 {
     // As PortalComponentTest (real services, in-memory SQLite, recording queue), plus the pipeline's stage jobs, which
@@ -133,5 +133,54 @@ public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
         Assert.Equal([1L, 2L], new[] { 1, 2 }.Select(i => (long)QueuedConfig(i)["train"]!["seed"]!));
         Assert.Contains("train.seed=1", cut.Find("[data-testid=experiment-cells]").TextContent);
         Assert.Equal(2, cut.FindAll("[data-testid=pipeline-cell-stages]").Count);
+    }
+
+    [Fact]
+    public void The_matrix_page_shows_a_row_per_checkpoint_named_after_its_training_set_with_the_crossgen_numbers()
+    {
+        var empty = Render<Matrix>();
+        empty.WaitForAssertion(() => Assert.NotNull(empty.Find("[data-testid=matrix-empty]")), Patience);
+
+        var trainSet = Dataset("sdv4-train");
+        var testSet = Dataset("genimage-val");
+        var trainRun = Add(new Run
+        {
+            Kind = TrainingJob.KindName, Queue = JobQueues.Device, ConfigJson = $"{{\"trainDatasetId\":{trainSet}}}", ConfigHash = "t", Status = RunStatus.Succeeded,
+            CreatedAt = DateTime.UtcNow, CodeVersion = "test",
+        });
+        var weights = Path.Combine(dataDir, "runs", trainRun.ToString(), "best.safetensors");
+        Directory.CreateDirectory(Path.GetDirectoryName(weights)!);
+        File.WriteAllBytes(weights, [1]);
+        Add(new Artifact { RunId = trainRun, Kind = "weights", RelativePath = $"runs/{trainRun}/best.safetensors", CreatedAt = DateTime.UtcNow });
+
+        // A cross-generator result from known scores, stored as the crossgen job stores it.
+        var scores = new List<Forensics.ML.Evaluation.ImageScore>();
+        var rng = new Random(4);
+        foreach (var generator in new[] { "adm", "sdv4" })
+            for (var i = 0; i < 6; i++)
+                scores.Add(new Forensics.ML.Evaluation.ImageScore($"{generator}/{i}.png", i % 2, generator, double.NaN, rng.NextDouble()));
+        var result = Forensics.ML.Protocols.CrossGeneratorEvaluation.FromScores(scores, "genimage (split val)", null, null,
+            new Forensics.ML.Protocols.CrossGenOptions { Metrics = new Forensics.ML.Metrics.MetricsOptions { BootstrapSamples = 0 } });
+        var crossgen = Add(new Run
+        {
+            Kind = CrossGeneratorJob.KindName, Queue = JobQueues.Device, ConfigHash = "c", Status = RunStatus.Succeeded, CreatedAt = DateTime.UtcNow,
+            CodeVersion = "test", ConfigJson = System.Text.Json.JsonSerializer.Serialize(new { datasetId = testSet, checkpoint = weights }),
+        });
+        Directory.CreateDirectory(Path.Combine(dataDir, "runs", crossgen.ToString()));
+        File.WriteAllText(Path.Combine(dataDir, "runs", crossgen.ToString(), "crossgen.json"), result.ToJson().ToJsonString());
+        Add(new Artifact { RunId = crossgen, Kind = "crossgen", RelativePath = $"runs/{crossgen}/crossgen.json", CreatedAt = DateTime.UtcNow });
+
+        var cut = Render<Matrix>();
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("[data-testid=matrix]")), Patience);
+        var row = cut.Find("[data-testid=matrix] tbody tr");
+        Assert.Equal("sdv4-train", row.GetAttribute("data-row"));
+        Assert.Equal(["trained on \\ tested on", "adm", "sdv4", "avg", "run"], cut.FindAll("[data-testid=matrix] thead th").Select(h => h.TextContent.Trim()));
+        var table = result.Table(Forensics.ML.Protocols.ThresholdMode.Fixed);
+        var cells = row.QuerySelectorAll("td").Select(td => td.TextContent.Trim()).ToList();
+        string F(double? v) => v!.Value.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal($"{F(table.Rows[0].Result.Report.Acc)} / {F(table.Rows[0].Result.Report.Ap)}", cells[0]);
+        Assert.Equal($"{F(table.Rows[1].Result.Report.Acc)} / {F(table.Rows[1].Result.Report.Ap)}", cells[1]);
+        Assert.Equal($"{F(table.Average.Acc)} / {F(table.Average.Ap)}", cells[2]);
+        Assert.Contains($"runs/{crossgen}", row.InnerHtml);
     }
 }
