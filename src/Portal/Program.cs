@@ -31,6 +31,7 @@ app.MapPortalApi();
 app.MapLeaderboardApi();
 app.MapArtifactApi();
 app.MapExperimentApi();
+app.MapMatrixApi();
 app.MapZooApi();
 app.MapHangfireDashboard("/hangfire", new DashboardOptions
 {

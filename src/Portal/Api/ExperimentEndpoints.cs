@@ -1,9 +1,14 @@
 using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Portal.Store;
 using Portal.Jobs;
 
 namespace Portal.Api;
 
-/// <summary>Grid experiments: POST /api/experiments queues a grid (reusing computed cells), GET /api/experiments/{id} reports it.</summary>
+/// <summary>
+/// Grid experiments: POST /api/experiments queues a grid (reusing computed cells), GET /api/experiments/{id} reports it;
+/// GET /api/pipelines/{runId}/children lists a pipeline run's stage runs.
+/// </summary>
 public static class ExperimentEndpoints
 {
     public static IEndpointRouteBuilder MapExperimentApi(this IEndpointRouteBuilder app)
@@ -16,6 +21,17 @@ public static class ExperimentEndpoints
                     : Results.NotFound(new ApiEndpoints.ProblemDetailsLite("https://tools.ietf.org/html/rfc9110#section-15.5.5",
                         "experiment not found", 404, $"no experiment with id {id}")))
             .WithSummary("An experiment's cells with their runs' status, and each metric's mean ± sd over the seeds of a cell");
+        app.MapGet("/api/pipelines/{runId:long}/children", async (long runId, IDbContextFactory<PortalDb> dbFactory) =>
+            {
+                await using (var db = await dbFactory.CreateDbContextAsync())
+                    if (!await db.Runs.AnyAsync(r => r.Id == runId && r.Kind == PipelineJob.KindName))
+                        return Results.NotFound(new ApiEndpoints.ProblemDetailsLite("https://tools.ietf.org/html/rfc9110#section-15.5.5",
+                            "pipeline not found", 404, $"no pipeline run with id {runId}"));
+                return Results.Ok(await PipelineJob.ChildrenAsync(dbFactory, runId));
+            })
+            .WithTags("experiments")
+            .WithSummary("A pipeline run's stages: [{stage, runId, kind, status, progress, phase, error, created}] (created: false when the stage reused an existing run)")
+            .Produces<IReadOnlyList<PipelineChild>>();
         return app;
     }
 

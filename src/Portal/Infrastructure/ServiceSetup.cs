@@ -58,6 +58,7 @@ public static class ServiceSetup
         services.AddTransient<IRunJob, RobustnessSweepJob>();
         services.AddTransient<IRunJob, CrossGeneratorJob>();
         services.AddTransient<IRunJob, AlignmentJob>();
+        services.AddTransient<IRunJob, PipelineJob>();
         services.AddTransient<ModelZooService>();
 
         services.AddHangfire(c => c

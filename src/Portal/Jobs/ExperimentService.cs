@@ -8,8 +8,8 @@ using Portal.Store;
 namespace Portal.Jobs;
 
 /// <summary>
-/// A grid experiment: one run kind, a base config, and axes (config field -> values) whose cartesian product gives the
-/// cells; <see cref="Seeds"/> (optional) adds a "seed" axis whose runs are summarised as mean ± sd.
+/// A grid experiment: one run kind, a base config, and axes (config field, or a dotted path into a nested stage such as
+/// "train.seed", -> values) whose cartesian product gives the cells; <see cref="Seeds"/> (optional) adds a "seed" axis whose runs are summarised as mean ± sd.
 /// </summary>
 public sealed record ExperimentRequest(string Kind, JsonObject? Config, Dictionary<string, JsonArray>? Axes, long[]? Seeds = null);
 
@@ -54,17 +54,9 @@ public sealed class ExperimentService(IDbContextFactory<PortalDb> dbFactory, Run
         var cells = new List<ExperimentCell>();
         foreach (var config in configs)
         {
-            var json = config.ToJsonString();
-            var hash = RunService.ConfigHash(job.Kind, json);
-            var existing = await FindLiveRunAsync(job.Kind, hash);
             var seed = SeedOf(config);
-            if (existing is not null)
-                cells.Add(new ExperimentCell(config, hash, existing.Id, true, Status(existing.Status), seed));
-            else
-            {
-                var run = await runs.CreateAsync(job.Kind, json, seed);
-                cells.Add(new ExperimentCell(config, hash, run.Id, false, Status(run.Status), seed));
-            }
+            var (run, reused) = await ReuseOrCreateAsync(job.Kind, config.ToJsonString(), seed);
+            cells.Add(new ExperimentCell(config, run.ConfigHash, run.Id, reused, Status(run.Status), seed));
         }
         return new Experiment(id, request, cells, await SummarizeAsync(cells));
     }
@@ -108,20 +100,20 @@ public sealed class ExperimentService(IDbContextFactory<PortalDb> dbFactory, Run
     static List<JsonObject> Expand(ExperimentRequest request, IRunJob job)
     {
         if (request.Config is null) throw new FieldException("config", "config must be a JSON object");
-        var fields = ConfigFields(job);
+        var configType = ConfigType(job);
         var axes = new List<(string Field, JsonArray Values)>();
         foreach (var (field, values) in request.Axes ?? [])
         {
             if (string.IsNullOrWhiteSpace(field)) throw new FieldException("axes", "an axis needs a field name");
-            if (fields is not null && !fields.Contains(field))
-                throw new FieldException(field, $"'{field}' is not a field of the {job.Kind} config; fields: {string.Join(", ", fields.Order())}");
+            if (configType is not null) CheckPath(configType, field, job.Kind);
             if (values is null || values.Count == 0) throw new FieldException(field, $"axis '{field}' has no values");
             axes.Add((field, values));
         }
         if (request.Seeds is { } seeds)
         {
             if (seeds.Length == 0) throw new FieldException("seeds", "seeds is empty; leave it out for one run per cell");
-            if (fields is not null && !fields.Contains("seed")) throw new FieldException("seeds", $"the {job.Kind} config has no seed field");
+            if (configType is not null && FieldsOf(configType).All(f => !string.Equals(f, "seed", StringComparison.OrdinalIgnoreCase)))
+                throw new FieldException("seeds", $"the {job.Kind} config has no seed field");
             if (axes.Any(a => string.Equals(a.Field, "seed", StringComparison.OrdinalIgnoreCase)))
                 throw new FieldException("seeds", "give the seeds either as seeds or as a seed axis, not both");
             axes.Add(("seed", new JsonArray(seeds.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray())));
@@ -139,22 +131,90 @@ public sealed class ExperimentService(IDbContextFactory<PortalDb> dbFactory, Run
         return configs;
     }
 
-    static JsonObject With(JsonObject config, string field, JsonNode? value)
+    /// <summary>
+    /// A copy of <paramref name="config"/> with <paramref name="field"/> set: a top-level name ("seed"), or a dotted path
+    /// into nested objects ("train.seed"), with [n] for an array element ("sweeps[0].axis"). Missing or null objects on the
+    /// way are created.
+    /// </summary>
+    public static JsonObject With(JsonObject config, string field, JsonNode? value)
     {
         var copy = (JsonObject)config.DeepClone();
-        // The jobs read configs case-insensitively: replace a differently-cased key instead of adding a second one.
-        foreach (var key in copy.Select(p => p.Key).Where(k => string.Equals(k, field, StringComparison.OrdinalIgnoreCase)).ToList()) copy.Remove(key);
-        copy[field] = value?.DeepClone();
+        var segments = field.Split('.');
+        JsonObject parent = copy;
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var (name, index) = Segment(segments[i], field);
+            var last = i == segments.Length - 1;
+            if (index is null && last)
+            {
+                Set(parent, name, value?.DeepClone());
+                break;
+            }
+            var child = Get(parent, name);
+            if (index is { } n)
+            {
+                if (child is not JsonArray array || n >= array.Count)
+                    throw new FieldException(field, $"'{field}': the config has no element {n} in '{name}'");
+                if (last) { array[n] = value?.DeepClone(); break; }
+                if (array[n] is not JsonObject element) array[n] = element = new JsonObject();
+                parent = element;
+            }
+            else
+            {
+                if (child is not JsonObject next) Set(parent, name, next = new JsonObject());
+                parent = next;
+            }
+        }
         return copy;
     }
 
-    /// <summary>The camelCase fields of the job's nested Config record, or null when the job has none to check against.</summary>
-    static HashSet<string>? ConfigFields(IRunJob job)
+    // The jobs read configs case-insensitively: a differently-cased key is the same field.
+    static JsonNode? Get(JsonObject o, string name) => o.FirstOrDefault(p => string.Equals(p.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
+
+    static void Set(JsonObject o, string name, JsonNode? value)
     {
-        var type = job.GetType().GetNestedType("Config", BindingFlags.Public);
-        if (type is null) return null;
-        return type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Select(p => JsonNamingPolicy.CamelCase.ConvertName(p.Name)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        // Replace a differently-cased key instead of adding a second one.
+        foreach (var key in o.Select(p => p.Key).Where(k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase)).ToList()) o.Remove(key);
+        o[name] = value;
+    }
+
+    /// <summary>"name" or "name[3]".</summary>
+    static (string Name, int? Index) Segment(string segment, string field)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(segment, @"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,4})\])?$");
+        if (!match.Success) throw new FieldException(field, $"'{field}' is not a field path (name, name.sub, name[0].sub)");
+        return (match.Groups[1].Value, match.Groups[2].Success ? int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) : null);
+    }
+
+    /// <summary>The job's nested public Config record, or null when the job has none to check axes against.</summary>
+    static Type? ConfigType(IRunJob job) => job.GetType().GetNestedType("Config", BindingFlags.Public);
+
+    static IEnumerable<string> FieldsOf(Type type) =>
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Select(p => JsonNamingPolicy.CamelCase.ConvertName(p.Name));
+
+    /// <summary>Checks a (dotted) axis path against the Config record and the records nested in it.</summary>
+    static void CheckPath(Type configType, string field, string kind)
+    {
+        var type = configType;
+        var segments = field.Split('.');
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var (name, index) = Segment(segments[i], field);
+            var property = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .FirstOrDefault(p => string.Equals(JsonNamingPolicy.CamelCase.ConvertName(p.Name), name, StringComparison.OrdinalIgnoreCase));
+            var where = i == 0 ? $"the {kind} config" : $"'{string.Join('.', segments[..i])}'";
+            if (property is null)
+                throw new FieldException(field, $"'{field}' is not a field of {where}; fields: {string.Join(", ", FieldsOf(type).Order())}");
+            type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            if (index is not null)
+            {
+                var element = type.IsArray ? type.GetElementType()
+                    : type.IsGenericType && typeof(System.Collections.IEnumerable).IsAssignableFrom(type) ? type.GetGenericArguments()[0] : null;
+                type = element ?? throw new FieldException(field, $"'{field}': '{name}' is not a list");
+            }
+            if (i < segments.Length - 1 && (type.IsPrimitive || type == typeof(string) || type.IsEnum || type.IsArray || type == typeof(decimal)))
+                throw new FieldException(field, $"'{field}': '{name}' has no fields");
+        }
     }
 
     static long? SeedOf(JsonObject config)
@@ -163,7 +223,32 @@ public sealed class ExperimentService(IDbContextFactory<PortalDb> dbFactory, Run
         return node is JsonValue v && v.TryGetValue<long>(out var seed) ? seed : null;
     }
 
-    async Task<Run?> FindLiveRunAsync(string kind, string hash)
+    /// <summary>
+    /// The reuse rule shared by grid cells and pipeline stages: the run that already computes this kind and config (same
+    /// config hash; succeeded first, else the newest queued or running one), or else a new queued run. Failed and canceled
+    /// runs are never reused, so queueing again retries them.
+    /// </summary>
+    /// <returns>The run and whether it existed before.</returns>
+    public async Task<(Run Run, bool Reused)> ReuseOrCreateAsync(string kind, string configJson, long? seed = null)
+    {
+        var hash = RunService.ConfigHash(kind, configJson);
+        // Find-then-create must be atomic, or two pipelines sharing a stage (a grid's cells) would both create it.
+        await ReuseGate.WaitAsync();
+        try
+        {
+            if (await FindLiveRunAsync(kind, hash) is { } existing) return (existing, true);
+            return (await runs.CreateAsync(kind, configJson, seed), false);
+        }
+        finally { ReuseGate.Release(); }
+    }
+
+    static readonly SemaphoreSlim ReuseGate = new(1, 1);
+
+    /// <summary>The queued, running or succeeded run of <paramref name="kind"/> with config hash <paramref name="hash"/> (succeeded first); null when none.</summary>
+    public Task<Run?> FindLiveRunAsync(string kind, string hash) => FindLiveRunAsync(dbFactory, kind, hash);
+
+    /// <inheritdoc cref="FindLiveRunAsync(string, string)"/>
+    public static async Task<Run?> FindLiveRunAsync(IDbContextFactory<PortalDb> dbFactory, string kind, string hash)
     {
         await using var db = await dbFactory.CreateDbContextAsync();
         // Succeeded first (the result exists), then the newest queued or running one.
