@@ -126,7 +126,7 @@ internal static class ProtocolCli
     /// <summary>Exit code of bad input.</summary>
     public const int InputError = 2;
 
-    public static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
+    public static System.Text.Json.JsonSerializerOptions Indented => Forensics.ML.Metrics.ReportJson.Options;
 
     /// <summary>Checks the files, loads torch and the detector; on failure <paramref name="exit"/> holds the code to return.</summary>
     public static bool TryLoad(string checkpoint, string data, string? arch, string deviceName, TextWriter error, Func<string, int> fail,

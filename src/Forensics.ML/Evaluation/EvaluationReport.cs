@@ -194,12 +194,5 @@ public sealed record EvaluationReport
     private static string Fraction(double? v) => v is { } x ? x.ToString("0.0000", CultureInfo.InvariantCulture) : "-";
 
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        WriteIndented = true,
-        // Paths with non-ASCII names stay readable.
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        // best_threshold is -infinity when calling every image fake is best; JSON has no literal for it.
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    private static JsonSerializerOptions JsonOptions => ReportJson.Options;
 }

@@ -77,7 +77,7 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
             Modes = modes, CheckpointChosenOn = c.CheckpointChosenOn,
         }, context.CancellationToken);
 
-        File.WriteAllText(Path.Combine(context.WorkDir, "crossgen.json"), result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(context.WorkDir, "crossgen.json"), result.ToJson().ToJsonString(Forensics.ML.Metrics.ReportJson.Options));
         File.WriteAllText(Path.Combine(context.WorkDir, "crossgen.csv"), result.ToCsv());
         await context.ArtifactAsync("crossgen", Path.Combine(context.WorkDir, "crossgen.json"));
         await context.ArtifactAsync("crossgen-csv", Path.Combine(context.WorkDir, "crossgen.csv"));

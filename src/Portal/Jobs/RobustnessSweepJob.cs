@@ -79,7 +79,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
             Metrics = new MetricsOptions { BootstrapSamples = c.Bootstrap, Seed = unchecked((int)c.Seed) },
         }, clean?.Scores, context.CancellationToken);
 
-        File.WriteAllText(Path.Combine(context.WorkDir, SweepResult.JsonFileName), sweep.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(context.WorkDir, SweepResult.JsonFileName), sweep.ToJson().ToJsonString(Forensics.ML.Metrics.ReportJson.Options));
         File.WriteAllText(Path.Combine(context.WorkDir, SweepResult.CsvFileName), sweep.ToCsv());
         await context.ArtifactAsync("sweep", Path.Combine(context.WorkDir, SweepResult.JsonFileName));
         await context.ArtifactAsync("sweep-csv", Path.Combine(context.WorkDir, SweepResult.CsvFileName));
