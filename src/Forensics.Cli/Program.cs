@@ -13,5 +13,9 @@ var root = new RootCommand("forensics: dataset registration, alignment, LaRE ext
     BenchCommand.Create(),
     CrossGenCommand.Create(),
     SweepCommand.Create(),
+    TrainVaeCommand.Create(),
+    TrainLdmCommand.Create(),
+    TrainGanCommand.Create(),
+    SampleCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
