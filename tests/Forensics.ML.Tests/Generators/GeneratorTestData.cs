@@ -84,7 +84,7 @@ internal static class GeneratorTestData
         using var b = SafeTensors.Load(actualPath, upcastHalf: false);
         Assert.Equal(a.Names.OrderBy(n => n, StringComparer.Ordinal), b.Names.OrderBy(n => n, StringComparer.Ordinal));
         foreach (var name in a.Names)
-            Assert.True(a[name].equal(b[name]).item<bool>(), $"{name} differs between {expectedPath} and {actualPath}");
+            Assert.True(a[name].shape.SequenceEqual(b[name].shape) && a[name].equal(b[name]).all().item<bool>(), $"{name} differs between {expectedPath} and {actualPath}");
     }
 
     /// <summary>Deletes a temporary folder, ignoring failures.</summary>
