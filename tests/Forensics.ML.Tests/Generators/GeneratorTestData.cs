@@ -87,6 +87,22 @@ internal static class GeneratorTestData
             Assert.True(a[name].shape.SequenceEqual(b[name].shape) && a[name].equal(b[name]).all().item<bool>(), $"{name} differs between {expectedPath} and {actualPath}");
     }
 
+    /// <summary>
+    /// Runs torch on one intra-op thread until disposed: these tiny models gain nothing from a second thread, and on a
+    /// busy two-core machine two spinning threads make every step several times slower.
+    /// </summary>
+    public static IDisposable SingleThread()
+    {
+        var previous = TorchSharp.torch.get_num_threads();
+        TorchSharp.torch.set_num_threads(1);
+        return new Restore(() => TorchSharp.torch.set_num_threads(previous));
+    }
+
+    sealed class Restore(Action action) : IDisposable
+    {
+        public void Dispose() => action();
+    }
+
     /// <summary>Deletes a temporary folder, ignoring failures.</summary>
     public static void Delete(string folder)
     {

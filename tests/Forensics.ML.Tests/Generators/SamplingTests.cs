@@ -9,9 +9,12 @@ namespace Forensics.ML.Tests.Generators;
 /// <summary>A tiny VAE, latent diffusion model and DCGAN trained once for the sampling tests.</summary>
 public sealed class TrainedGenerators : IDisposable
 {
+    readonly IDisposable threads;
+
     public TrainedGenerators()
     {
         TorchRuntime.EnsureLoaded();
+        threads = GeneratorTestData.SingleThread();
         Root = GeneratorTestData.NewFolder("sampling");
         Data = GeneratorTestData.WriteImages(Path.Combine(Root, "data"));
         Vae = Path.Combine(Root, "vae");
@@ -30,7 +33,11 @@ public sealed class TrainedGenerators : IDisposable
     public GeneratorTrainingResult LdmResult { get; }
     public GeneratorTrainingResult GanResult { get; }
 
-    public void Dispose() => GeneratorTestData.Delete(Root);
+    public void Dispose()
+    {
+        threads.Dispose();
+        GeneratorTestData.Delete(Root);
+    }
 }
 
 public sealed class SamplingTests(TrainedGenerators trained) : IClassFixture<TrainedGenerators>

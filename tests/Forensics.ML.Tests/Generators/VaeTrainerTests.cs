@@ -10,14 +10,20 @@ public sealed class VaeTrainerTests : IDisposable
 {
     readonly string root = GeneratorTestData.NewFolder("vae");
     readonly string data;
+    readonly IDisposable threads;
 
     public VaeTrainerTests()
     {
         TorchRuntime.EnsureLoaded();
+        threads = GeneratorTestData.SingleThread();
         data = GeneratorTestData.WriteImages(Path.Combine(root, "data"));
     }
 
-    public void Dispose() => GeneratorTestData.Delete(root);
+    public void Dispose()
+    {
+        threads.Dispose();
+        GeneratorTestData.Delete(root);
+    }
 
     [Fact]
     public void Training_lowers_the_loss_and_writes_a_folder_that_AutoencoderKL_loads_unchanged()
