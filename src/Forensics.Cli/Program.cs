@@ -15,5 +15,9 @@ var root = new RootCommand("forensics: dataset registration, alignment, LaRE ext
     SweepCommand.Create(),
     PhotosCommand.Create(),
     MiniGenImageCommand.Create(),
+    TrainVaeCommand.Create(),
+    TrainLdmCommand.Create(),
+    TrainGanCommand.Create(),
+    SampleCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

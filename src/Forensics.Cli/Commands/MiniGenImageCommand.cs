@@ -20,12 +20,8 @@ public static class MiniGenImageCommand
     /// <summary>The patch folder's name under the output folder.</summary>
     public const string PatchesFolder = "real-patches";
 
-    /// <summary>
-    /// Loads a trained generator from its folder. MERGE: set this to <c>Forensics.ML.Generators.GeneratorFolder.Load</c>
-    /// once the generators' branch is merged (the one place to switch); until then only --patches-only works from the
-    /// command line. Tests set it to a test double.
-    /// </summary>
-    public static Func<string, IImageGenerator>? GeneratorLoader { get; set; }
+    /// <summary>Loads a trained generator from its folder (a folder written by train-ldm or train-gan); tests set a test double.</summary>
+    public static Func<string, IImageGenerator> GeneratorLoader { get; set; } = GeneratorFolder.Load;
 
     /// <summary>Builds the `minigenimage` verb.</summary>
     public static Command Create()
@@ -78,11 +74,6 @@ public static class MiniGenImageCommand
             error.WriteLine("error: give at least one --generator DIR, or --patches-only");
             return InputError;
         }
-        if (!patchesOnly && GeneratorLoader is null)
-        {
-            error.WriteLine("error: this build cannot load generator folders yet (GeneratorFolder is not merged); use --patches-only");
-            return InputError;
-        }
 
         var patchesDir = Path.Combine(outDir, PatchesFolder);
         var generators = new List<IImageGenerator>();
@@ -96,7 +87,7 @@ public static class MiniGenImageCommand
             var hashes = new Dictionary<string, string>();
             foreach (var dir in generatorDirs)
             {
-                var g = GeneratorLoader!(dir);
+                var g = GeneratorLoader(dir);
                 generators.Add(g);
                 hashes[g.Name] = FolderSha256(dir);
             }

@@ -144,8 +144,10 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
             for (var j = 0; j < Config.LayersPerBlock + 1; j++) total += Resnet(hh, ww, j == 0 ? prev : c, c);
             prev = c;
             if (i == ch.Count - 1) break;
+            // A 4x4 stride-2 transposed conv touches cin x cout x 16 weights per input pixel, i.e. 4 per output pixel.
+            if (Config.DecoderUpsample == AutoencoderKLConfig.UpsampleConvTranspose) total += Conv(hh, ww, c, c, 4);
             (hh, ww) = (2 * hh, 2 * ww);
-            total += Conv(hh, ww, c, c, 3);
+            if (Config.DecoderUpsample != AutoencoderKLConfig.UpsampleConvTranspose) total += Conv(hh, ww, c, c, 3);
         }
         total += Conv(hh, ww, ch[0], Config.OutChannels, 3);
         return total;

@@ -30,6 +30,7 @@ public sealed partial record AutoencoderKLConfig
             ["use_post_quant_conv"] = UsePostQuantConv,
             ["use_quant_conv"] = UseQuantConv,
         };
+        if (DecoderUpsample != UpsampleNearest) o[DecoderUpsampleKey] = DecoderUpsample;
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
@@ -41,7 +42,8 @@ public sealed partial record AutoencoderKLConfig
         && ActFn == other.ActFn && LatentChannels == other.LatentChannels && NormNumGroups == other.NormNumGroups
         && SampleSize == other.SampleSize && ScalingFactor.Equals(other.ScalingFactor) && Nullable.Equals(ShiftFactor, other.ShiftFactor)
         && UseQuantConv == other.UseQuantConv && UsePostQuantConv == other.UsePostQuantConv
-        && MidBlockAddAttention == other.MidBlockAddAttention && ForceUpcast == other.ForceUpcast;
+        && MidBlockAddAttention == other.MidBlockAddAttention && ForceUpcast == other.ForceUpcast
+        && DecoderUpsample == other.DecoderUpsample;
 
     /// <inheritdoc/>
     public override int GetHashCode() =>

@@ -15,6 +15,18 @@ public sealed partial record AutoencoderKLConfig
     /// <summary>The only up block an AutoencoderKL decoder uses.</summary>
     public const string UpDecoderBlock2D = "UpDecoderBlock2D";
 
+    /// <summary>Decoder upsampler of diffusers' layout: nearest-neighbour x2 then a 3x3 conv (the default).</summary>
+    public const string UpsampleNearest = "nearest";
+
+    /// <summary>Decoder upsampler as diffusers' Upsample2D(use_conv_transpose=True): ConvTranspose2d, kernel 4, stride 2, padding 1.</summary>
+    public const string UpsampleConvTranspose = "conv_transpose";
+
+    /// <summary>
+    /// The config.json key of <see cref="DecoderUpsample"/>. Not a diffusers key (diffusers' AutoencoderKL always uses
+    /// nearest + conv), so it is written only for the transposed variant and a default config's JSON is unchanged.
+    /// </summary>
+    public const string DecoderUpsampleKey = "decoder_upsample";
+
     /// <summary>Image channels read by the encoder.</summary>
     public int InChannels { get; init; } = 3;
 
@@ -59,6 +71,13 @@ public sealed partial record AutoencoderKLConfig
 
     /// <summary>Whether the encoder and decoder mid blocks have their self-attention layer.</summary>
     public bool MidBlockAddAttention { get; init; } = true;
+
+    /// <summary>
+    /// How the decoder doubles its resolution: <see cref="UpsampleNearest"/> (diffusers' layout, the default) or
+    /// <see cref="UpsampleConvTranspose"/>. Both name their weights upsamplers.0.conv.{weight,bias}; the transposed
+    /// weight is [in, out, 4, 4] instead of [out, in, 3, 3].
+    /// </summary>
+    public string DecoderUpsample { get; init; } = UpsampleNearest;
 
     /// <summary>diffusers runs the VAE in float32 even in half-precision pipelines when true (informational here).</summary>
     public bool ForceUpcast { get; init; } = true;
@@ -138,6 +157,7 @@ public sealed partial record AutoencoderKLConfig
             UsePostQuantConv = fields.Bool("use_post_quant_conv", d.UsePostQuantConv),
             MidBlockAddAttention = fields.Bool("mid_block_add_attention", d.MidBlockAddAttention),
             ForceUpcast = fields.Bool("force_upcast", d.ForceUpcast),
+            DecoderUpsample = fields.String(DecoderUpsampleKey, d.DecoderUpsample),
         };
         config.Validate(source);
         return config;
@@ -169,6 +189,8 @@ public sealed partial record AutoencoderKLConfig
         if (InChannels < 1) throw Bad("in_channels", $"must be positive, not {InChannels}");
         if (OutChannels < 1) throw Bad("out_channels", $"must be positive, not {OutChannels}");
         if (LatentChannels < 1) throw Bad("latent_channels", $"must be positive, not {LatentChannels}");
+        if (DecoderUpsample is not (UpsampleNearest or UpsampleConvTranspose))
+            throw Bad(DecoderUpsampleKey, $"is '{DecoderUpsample}', not {UpsampleNearest} or {UpsampleConvTranspose}");
         if (!DiffusionLayers.IsKnown(ActFn))
             throw Bad("act_fn", $"is the unknown activation '{ActFn}' (known: {string.Join(", ", DiffusionLayers.Names)})");
     }

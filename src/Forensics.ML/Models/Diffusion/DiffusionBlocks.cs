@@ -80,14 +80,18 @@ public sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
     private readonly ModuleList<ResnetBlock2D> resnets;
     private readonly ModuleList<Upsample2D>? upsamplers;
 
-    /// <summary>A block of <paramref name="numLayers"/> resnets from <paramref name="inChannels"/> to <paramref name="outChannels"/>.</summary>
-    public UpDecoderBlock2D(long inChannels, long outChannels, int numLayers, long groups, double eps, string actFn, bool addUpsample)
+    /// <summary>
+    /// A block of <paramref name="numLayers"/> resnets from <paramref name="inChannels"/> to <paramref name="outChannels"/>;
+    /// <paramref name="transposedUpsample"/> picks the ConvTranspose2d upsampler.
+    /// </summary>
+    public UpDecoderBlock2D(long inChannels, long outChannels, int numLayers, long groups, double eps, string actFn, bool addUpsample,
+        bool transposedUpsample = false)
         : base(nameof(UpDecoderBlock2D))
     {
         resnets = new ModuleList<ResnetBlock2D>();
         for (var i = 0; i < numLayers; i++)
             resnets.Add(new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, groups, eps, actFn: actFn));
-        if (addUpsample) upsamplers = new ModuleList<Upsample2D>(new Upsample2D(outChannels));
+        if (addUpsample) upsamplers = new ModuleList<Upsample2D>(new Upsample2D(outChannels, transposed: transposedUpsample));
         RegisterComponents();
     }
 

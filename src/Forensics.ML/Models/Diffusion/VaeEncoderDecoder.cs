@@ -62,7 +62,8 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
 
 /// <summary>
 /// diffusers' VAE <c>Decoder</c>: conv_in to the widest level, the mid block, one UpDecoderBlock2D per level from the
-/// widest (layers_per_block + 1 resnets each, an upsampler on all but the last), then conv_norm_out -> act -> conv_out.
+/// widest (layers_per_block + 1 resnets each, an upsampler on all but the last: nearest + conv, or a transposed conv
+/// when <see cref="AutoencoderKLConfig.DecoderUpsample"/> says so), then conv_norm_out -> act -> conv_out.
 /// </summary>
 public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
 {
@@ -89,7 +90,7 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
             var previous = output;
             output = reversed[i];
             up_blocks.Add(new UpDecoderBlock2D(previous, output, config.LayersPerBlock + 1, groups, eps, config.ActFn,
-                addUpsample: i != channels.Count - 1));
+                addUpsample: i != channels.Count - 1, transposedUpsample: config.DecoderUpsample == AutoencoderKLConfig.UpsampleConvTranspose));
         }
         conv_norm_out = DiffusionLayers.GroupNorm(groups, channels[0], eps);
         conv_act = DiffusionLayers.Activation(config.ActFn);
