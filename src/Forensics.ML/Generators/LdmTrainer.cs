@@ -174,8 +174,11 @@ public static class LdmTrainer
         var part = GeneratorCheckpoint.Part("unet/", unet, options.LearningRate, 0.9, 0.999);
         using var adam = part.Optimizer;
         using var scheduler = new DdpmScheduler(Schedule);
-        var vaeDigest = Weights.FileDigest.Sha256(Path.Combine(options.Vae, AutoencoderKL.WeightsFileNames[0]));
-        var fingerprint = TrainingLoopRunner.Fingerprint(("model", "ldm"), ("unet", config.ToString()), ("vae", vaeDigest),
+        var vaeDigest = Weights.FileDigest.Sha256(AutoencoderKL.WeightsFileNames.Select(n => Path.Combine(options.Vae, n)).First(File.Exists));
+        var textDigest = string.Join(",", Directory.EnumerateFiles(Path.Combine(textDir, "text_encoder")).Order(StringComparer.Ordinal)
+            .Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || f.EndsWith(".bin", StringComparison.Ordinal))
+            .Select(Weights.FileDigest.Sha256));
+        var fingerprint = TrainingLoopRunner.Fingerprint(("model", "ldm"), ("unet", config.ToString()), ("vae", vaeDigest), ("text", textDigest),
             ("data", images.ContentHash), ("prompt", options.Prompt), ("uncond", options.UnconditionalProbability),
             ("steps", options.Steps), ("batch", options.BatchSize), ("lr", options.LearningRate), ("seed", options.Seed));
 
