@@ -91,7 +91,7 @@ public sealed class DemoBootstrap(IServiceScopeFactory scopes, IOptions<PortalOp
         try
         {
             var run = await services.GetRequiredService<RunService>().CreateAsync(MiniGenImageBuildJob.KindName,
-                new MiniGenImageBuildJob.Config(manifest.Path, name), manifest.Seed, tags: ["demo"]);
+                new MiniGenImageBuildJob.Config(manifest.Path, name), manifest.Seed, tags: ["minigenimage"]);
             logger.LogInformation("Demo: queued the MiniGenImage build (run {RunId}: {Generators}; {Train}/{Val}/{Test} fakes per generator and split) into {Folder}",
                 run.Id, string.Join(", ", manifest.Generators.Select(g => g.Name)), manifest.Train, manifest.Val, manifest.Test, paths.Data(name));
         }
