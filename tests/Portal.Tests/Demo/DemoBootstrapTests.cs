@@ -117,6 +117,26 @@ public sealed class DemoBootstrapTests(DemoModels models) : IClassFixture<DemoMo
     }
 
     [Fact]
+    public async Task The_zoo_infers_a_generator_folder_and_refuses_the_wrong_generator_architecture()
+    {
+        using var data = new TempDir();
+        await using var portal = new PortalFactory(data.Path, settings: new Dictionary<string, string>
+        {
+            ["Portal:AllowedRoots:0"] = data.Path, ["Portal:AllowedRoots:1"] = models.ModelsDir,
+        });
+        using var client = portal.CreateClient();
+        var dcgan = Path.Combine(models.DemoDir, "dcgan");
+        var wrong = await client.PostJsonAsync("/api/models", new { name = "g1", path = dcgan, kind = "generator", architecture = "ldm" }, 400);
+        Assert.Contains("generator.json says kind 'dcgan'", wrong.GetProperty("detail").GetString());
+        var inferred = await client.PostJsonAsync("/api/models", new { name = "g2", path = dcgan }, 201);
+        Assert.Equal("generator", inferred.GetProperty("kind").GetString());
+        Assert.Equal("dcgan", inferred.GetProperty("architecture").GetString());
+        // A generator's Stable Diffusion folder still registers as the autoencoder in its vae/.
+        var vae = await client.PostJsonAsync("/api/models", new { name = "ae", path = Path.Combine(models.DemoDir, "ldm_nearest"), kind = "autoencoder" }, 201);
+        Assert.Equal("autoencoder-kl", vae.GetProperty("architecture").GetString());
+    }
+
+    [Fact]
     public async Task Disabled_demo_queues_nothing_and_registers_nothing()
     {
         using var data = new TempDir();
