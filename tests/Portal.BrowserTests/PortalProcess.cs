@@ -37,6 +37,8 @@ public sealed class PortalProcess : IAsyncDisposable
         info.Environment["PORTAL_DATA_DIR"] = dataDir;
         // Fast heartbeats so progress reaches the page without waiting seconds per step.
         info.Environment["Portal__Jobs__HeartbeatSeconds"] = "0.2";
+        // No MiniGenImage build or demo zoo entries in the browser tests' store.
+        info.Environment["Portal__Demo__Enabled"] = "false";
         var portal = new PortalProcess(Process.Start(info)!, new Uri($"http://127.0.0.1:{port}"));
         portal.process.OutputDataReceived += (_, e) => portal.Append(e.Data);
         portal.process.ErrorDataReceived += (_, e) => portal.Append(e.Data);

@@ -15,6 +15,23 @@ public sealed class PortalOptions
     public TorchOptions Torch { get; set; } = new();
     /// <summary>Serve the Hangfire dashboard to remote clients too (default: local requests only).</summary>
     public bool HangfireDashboardRemote { get; set; }
+    /// <summary>The MiniGenImage demo: dataset built and demo models registered on start.</summary>
+    public DemoOptions Demo { get; set; } = new();
+}
+
+/// <summary>The MiniGenImage demo (models/demo/demo.json): built into the data directory and registered on first start.</summary>
+public sealed class DemoOptions
+{
+    /// <summary>Queue the MiniGenImage build and register the demo models on start.</summary>
+    public bool Enabled { get; set; } = true;
+    /// <summary>The models folder holding demo/demo.json; empty means the copy next to the app (the repository's models/ at build time). A relative path is taken under the working directory.</summary>
+    public string ModelsDir { get; set; } = "";
+    /// <summary>The name the built dataset is registered under.</summary>
+    public string DatasetName { get; set; } = "minigenimage";
+
+    /// <summary>The models folder as an absolute path.</summary>
+    public string ResolvedModelsDir() =>
+        string.IsNullOrWhiteSpace(ModelsDir) ? Path.Combine(AppContext.BaseDirectory, "models") : Path.GetFullPath(ModelsDir);
 }
 
 /// <summary>How jobs are executed in this process.</summary>

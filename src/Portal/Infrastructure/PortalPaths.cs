@@ -11,6 +11,8 @@ public sealed class PortalPaths
 {
     public string DataDir { get; }
     public IReadOnlyList<string> AllowedRoots { get; }
+    /// <summary>The demo's models folder (an allowed root) when the demo is enabled, else null.</summary>
+    public string? ModelsDir { get; }
 
     public PortalPaths(IOptions<PortalOptions> options)
     {
@@ -20,7 +22,14 @@ public sealed class PortalPaths
         Directory.CreateDirectory(DataDir);
         DataDir = Canonical(DataDir);
         var roots = o.AllowedRoots.Where(r => !string.IsNullOrWhiteSpace(r)).Select(r => Canonical(Path.GetFullPath(r, DataDir))).ToList();
-        AllowedRoots = roots.Count > 0 ? roots : [DataDir];
+        if (roots.Count == 0) roots.Add(DataDir);
+        // The demo's models folder is read by the demo build and the zoo registration; appended, so relative paths still resolve under the first root.
+        if (o.Demo.Enabled)
+        {
+            ModelsDir = Canonical(o.Demo.ResolvedModelsDir());
+            if (!roots.Contains(ModelsDir)) roots.Add(ModelsDir);
+        }
+        AllowedRoots = roots;
     }
 
     /// <summary>A path under the data directory.</summary>

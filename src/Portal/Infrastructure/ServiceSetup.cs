@@ -71,6 +71,10 @@ public static class ServiceSetup
         var jobs = config.GetSection(PortalOptions.Section).Get<PortalOptions>()?.Jobs ?? new JobOptions();
         services.AddHostedService<HangfireLogReset>();
         services.AddHostedService<StartupRecovery>();
+        // After the recovery: the demo sees the build runs a previous process left queued.
+        services.AddTransient<IRunJob, Portal.Demo.MiniGenImageBuildJob>();
+        services.AddSingleton<Portal.Demo.DemoBootstrap>();
+        services.AddHostedService(sp => sp.GetRequiredService<Portal.Demo.DemoBootstrap>());
         if (jobs.RunWorkers)
         {
             // One worker on the device queue: two heavy jobs never share the CPU/GPU.

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Forensics.ML.Detectors;
+using Forensics.ML.Generators;
 using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
 using Forensics.ML.Models.Diffusion;
@@ -62,6 +63,8 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
     public const string TextEncoder = "text-encoder";
     public const string Detector = "detector";
     public const string Clip = "clip";
+    /// <summary>An image generator folder written by train-ldm ("ldm") or train-gan ("dcgan"), as MiniGenImage samples it.</summary>
+    public const string Generator = "generator";
 
     /// <summary>The kinds and the architectures each accepts, first = default.</summary>
     public static readonly IReadOnlyDictionary<string, string[]> Architectures = new Dictionary<string, string[]>
@@ -71,6 +74,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
         [TextEncoder] = ["clip-text"],
         [Detector] = [.. DetectorArchitectures.All.Select(a => a.Name), "lare2"],
         [Clip] = ["clip-rn"],
+        [Generator] = ["ldm", "dcgan"],
     };
 
     /// <summary>The image side the MACs are quoted at for autoencoders (and the UNet's latent follows from it), as in the paper's comparison.</summary>
@@ -217,7 +221,8 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
         TorchRuntime.EnsureLoaded(options.Value.Torch);
         var isFolder = Directory.Exists(path);
         var (inferredKind, inferredArch) = isFolder ? InferFolder(path) : InferFile(path);
-        if (kind is not null && inferredKind is not null && isFolder && kind != inferredKind)
+        // A generator's Stable Diffusion folder may still be registered as the autoencoder in its vae/.
+        if (kind is not null && inferredKind is not null && isFolder && kind != inferredKind && inferredKind != Generator)
             throw new FieldException("kind", $"'{path}' holds a {inferredKind} (config.json), not a {kind}");
         kind ??= inferredKind ?? throw new FieldException("path", inferredArch!);
         architecture ??= kind == inferredKind && inferredArch is not null ? inferredArch : Architectures[kind][0];
@@ -226,6 +231,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
         {
             var inspection = kind switch
             {
+                Generator => InspectGenerator(path, architecture),
                 Autoencoder => InspectAutoencoder(path),
                 Unet => InspectUnet(path),
                 TextEncoder => InspectTextEncoder(path),
@@ -237,7 +243,8 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
             if (!inspection.Keys.Clean)
                 throw new FieldException("path", $"'{path}' does not load as a {architecture}: {inspection.Keys.Describe()}");
             var (bytes, sha) = (new FileInfo(inspection.WeightsPath).Length, await Sha256Async(inspection.WeightsPath, ct));
-            if (isFolder) bytes = Directory.EnumerateFiles(path).Select(f => new FileInfo(f)).Where(f => IsModelFile(f.Name)).Sum(f => f.Length);
+            if (isFolder && kind != Generator) bytes = Directory.EnumerateFiles(path).Select(f => new FileInfo(f)).Where(f => IsModelFile(f.Name)).Sum(f => f.Length);
+            if (kind == Generator) bytes = inspection.Bytes;
             return inspection with { Kind = kind, Architecture = architecture, Bytes = bytes, Sha256 = sha };
         }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or NotSupportedException or JsonException or UnauthorizedAccessException)
@@ -251,6 +258,12 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
     /// <summary>A diffusers/transformers folder: its config.json's "_class_name" or "architectures".</summary>
     static (string? Kind, string? ArchOrError) InferFolder(string folder)
     {
+        // A generator folder (a Stable Diffusion folder or a DCGAN) says what it is in generator.json; its vae/ must not decide.
+        if (File.Exists(Path.Combine(folder, GeneratorManifest.FileName)))
+        {
+            try { return (Generator, GeneratorArchitecture(GeneratorManifest.Read(folder))); }
+            catch (InvalidDataException e) { return (null, e.Message); }
+        }
         var config = Path.Combine(folder, "config.json");
         if (!File.Exists(config) && File.Exists(Path.Combine(folder, "vae", "config.json"))) config = Path.Combine(folder, "vae", "config.json");
         if (!File.Exists(config)) return (null, $"the folder '{folder}' has no config.json: give a diffusers or transformers model folder, or a weights file");
@@ -357,6 +370,38 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
         return (encode, decode, config.DownsampleFactor);
     }
 
+    static string GeneratorArchitecture(GeneratorManifest manifest) => manifest.Kind == GeneratorManifest.LatentDiffusionKind ? "ldm" : "dcgan";
+
+    /// <summary>
+    /// A generator folder, loaded exactly as MiniGenImage samples it (<see cref="GeneratorFolder.Load"/>, strict loads of every
+    /// component). The hash is of the file that differs between generators of one family: the UNet, or the DCGAN generator.
+    /// </summary>
+    static ModelInspection InspectGenerator(string folder, string architecture)
+    {
+        if (!Directory.Exists(folder)) throw new InvalidDataException("a generator must be a folder with generator.json (written by train-ldm or train-gan)");
+        var manifest = GeneratorManifest.Read(folder);
+        var actual = GeneratorArchitecture(manifest);
+        if (actual != architecture)
+            throw new InvalidDataException($"{GeneratorManifest.FileName} says kind '{manifest.Kind}' (architecture {actual}), not {architecture}");
+        var weightFiles = actual == "ldm"
+            ? new[] { "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors" }
+            : new[] { GanTrainer.GeneratorWeights };
+        var present = weightFiles.Select(f => Path.Combine(folder, f)).Where(File.Exists).ToList();
+        if (present.Count == 0) throw new FileNotFoundException($"{folder} holds none of {string.Join(", ", weightFiles)}");
+        var keys = present.Sum(f => SafeTensors.ReadHeader(f).Entries.Count);
+        KeyReport report;
+        try
+        {
+            using var generator = GeneratorFolder.Load(folder);
+            report = new KeyReport(keys, keys, [], [], []);
+        }
+        catch (WeightsMismatchException e) { report = KeyReport.From(e.Report, keys); }
+        var bytes = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        var config = $"{manifest.Kind}, name {manifest.Name}, family {manifest.Family}, {manifest.Resolution}x{manifest.Resolution}" +
+                     (actual == "ldm" ? $", {manifest.InferenceSteps} DDIM steps, guidance {manifest.GuidanceScale.ToString(CultureInfo.InvariantCulture)}, prompt \"{manifest.Prompt}\"" : "");
+        return new ModelInspection(Generator, actual, "safetensors", present[0], bytes, "", report, config, null, null, null, null, null, null);
+    }
+
     static ModelInspection InspectUnet(string folder)
     {
         if (!Directory.Exists(folder)) throw new InvalidDataException("a unet must be a diffusers UNet2DConditionModel folder");
@@ -445,6 +490,8 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
                            $"Compare its cost with a full generation at GET /api/models/cost?autoencoder={m.Id}&unet=ID&steps=50. {PaperReference}",
             Unet => $"Generation costs steps x this UNet plus one decode: GET /api/models/cost?autoencoder=ID&unet={m.Id}&steps=50. {PaperReference}",
             Detector => $"Evaluate it on a dataset (page Evaluate: checkpoint `{m.Path}`, architecture {i.Architecture}).",
+            Generator => "An image generator: MiniGenImage samples its fakes from it (`forensics minigenimage --generator PATH`, `forensics sample`)" +
+                         (i.Architecture == "ldm" ? $"; as a Stable Diffusion folder it also serves LaRE extraction (`sd`: `{m.Path}`)." : "."),
             TextEncoder => "The text encoder of a latent diffusion pipeline (prompt embeddings for the UNet's cross-attention).",
             _ => "A CLIP image tower (the backbone of LaRE²-style detectors).",
         });

@@ -8,9 +8,11 @@ namespace Portal.Tests.Support;
 
 /// <summary>
 /// The real portal (store, queue, jobs, API, UI) on a temporary data directory that is also the only allowed root.
-/// Two factories over the same directory, one after the other, are a restart.
+/// Two factories over the same directory, one after the other, are a restart. The demo is off unless
+/// <c>settings</c> turn it on; <c>settings</c> are applied last.
 /// </summary>
-public sealed class PortalFactory(string dataDir, Action<IServiceCollection>? services = null) : WebApplicationFactory<Program>
+public sealed class PortalFactory(string dataDir, Action<IServiceCollection>? services = null, IReadOnlyDictionary<string, string>? settings = null)
+    : WebApplicationFactory<Program>
 {
     public string DataDir { get; } = dataDir;
 
@@ -18,6 +20,9 @@ public sealed class PortalFactory(string dataDir, Action<IServiceCollection>? se
     {
         builder.UseSetting("Portal:DataDir", DataDir);
         builder.UseSetting("Portal:Jobs:HeartbeatSeconds", "0.2");
+        // No MiniGenImage build or demo zoo entries unless a test asks for them (the demo tests).
+        builder.UseSetting("Portal:Demo:Enabled", "false");
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) builder.UseSetting(key, value);
         builder.ConfigureTestServices(s =>
         {
             s.AddTransient<IRunJob, TestJobs.Sleep>();
