@@ -11,8 +11,8 @@ VAE=(--channels 16,32,32 --norm-groups 8 --batch 16 --steps 1200 --threads 1)
 "${F[@]}" train-vae --data $DATA --output models/demo/vae-nearest --decoder nearest --name vae-nearest --seed 1 "${VAE[@]}" &
 "${F[@]}" train-vae --data $DATA --output models/demo/vae-transpose --decoder transpose --name vae-transpose --seed 2 "${VAE[@]}" &
 wait
-LDM=(--text $TEXT --unet-channels 32,64 --batch 32 --steps 1000 --sample-steps 20 --threads 1)
+LDM=(--text $TEXT --unet-channels 32,64 --batch 32 --steps 500 --sample-steps 20 --threads 1)
 "${F[@]}" train-ldm --data $DATA --vae models/demo/vae-nearest --output models/demo/ldm_nearest --name ldm_nearest --seed 4 "${LDM[@]}" &
 "${F[@]}" train-ldm --data $DATA --vae models/demo/vae-transpose --output models/demo/ldm_transpose --name ldm_transpose --seed 5 "${LDM[@]}" &
 wait
-"${F[@]}" train-gan --data $DATA --output models/demo/dcgan --name dcgan --ngf 32 --ndf 32 --batch 32 --steps 2000 --seed 3 --threads 1
+"${F[@]}" train-gan --data $DATA --output models/demo/dcgan --name dcgan --ngf 32 --ndf 32 --batch 32 --steps 800 --seed 3 --threads 1

@@ -18,7 +18,8 @@ public sealed class ProtocolFormsTests : ProtocolComponentTest
     {
         Name = name, Path = Path.Combine(DataDir, name), Layout = "genimage", Status = DatasetStatus.Ready,
         CreatedAt = DateTime.UtcNow, ScannedAt = DateTime.UtcNow, Images = 8, ManifestPath = "datasets/1/manifest.json.gz",
-        Subsets = [new DatasetSubset { Generator = "sdv4", Split = "val", Label = "real", Count = 4 }],
+        // Both splits: the jobs check at queueing time that the test and validation splits exist.
+        Subsets = [new DatasetSubset { Generator = "sdv4", Split = "val", Label = "real", Count = 4 }, new DatasetSubset { Generator = "sdv4", Split = "train", Label = "real", Count = 4 }],
     });
 
     string Checkpoint(string name = "detector.pth")
