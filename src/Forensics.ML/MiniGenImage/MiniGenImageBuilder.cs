@@ -39,6 +39,13 @@ public sealed record MiniGenImageOptions
     /// <summary>Images asked from a generator per <see cref="IImageGenerator.Sample"/> call; also the unit of resumption.</summary>
     public int BatchSize { get; init; } = 50;
 
+    /// <summary>
+    /// How many generators sample at once (each on its own thread). Images do not depend on it: each is a function of
+    /// (seed, index) only. With more than one, give torch one intra-op thread per worker (two spinning pools on two cores
+    /// are many times slower than one each).
+    /// </summary>
+    public int Parallelism { get; init; } = 1;
+
     /// <summary>How the reals are stored; <see cref="RealImageFormat.Jpeg"/> builds the explicit format-bias variant.</summary>
     public RealImageFormat RealFormat { get; init; } = RealImageFormat.Png;
 
@@ -68,6 +75,7 @@ public sealed record MiniGenImageOptions
     {
         if (Train < 0 || Val < 0 || Test < 0) throw new ArgumentOutOfRangeException(nameof(Train), "the per-split counts must be >= 0");
         if (Train + Val + Test == 0) throw new ArgumentOutOfRangeException(nameof(Train), "at least one split needs a count above 0");
+        if (Parallelism < 1) throw new ArgumentException($"Parallelism must be at least 1, not {Parallelism}");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "must be >= 1");
         if (JpegQuality is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(JpegQuality), JpegQuality, "must be 1..100");
     }
@@ -116,15 +124,25 @@ public static class MiniGenImageBuilder
         Directory.CreateDirectory(root);
         var realSource = RealSource(patchesDir, patches, root, options, ct);
         var (fakesWritten, fakesKept, realsWritten, realsKept) = (0, 0, 0, 0);
-        foreach (var generator in generators)
+        var gate = new object();
+        // Fakes: one generator per worker (a generator is not used from two threads at once).
+        Parallel.ForEach(generators, new ParallelOptions { MaxDegreeOfParallelism = options.Parallelism, CancellationToken = ct }, generator =>
+        {
             foreach (var split in Splits.All)
             {
                 var count = options.CountOf(split);
                 if (count == 0) continue;
                 var (w, k) = WriteFakes(generator, split, count, Path.Combine(root, generator.Name, split, "ai"), options, ct);
-                (fakesWritten, fakesKept) = (fakesWritten + w, fakesKept + k);
+                lock (gate) (fakesWritten, fakesKept) = (fakesWritten + w, fakesKept + k);
+            }
+        });
+        foreach (var generator in generators)
+            foreach (var split in Splits.All)
+            {
+                var count = options.CountOf(split);
+                if (count == 0) continue;
                 var chosen = ChooseReals(patches.InSplit(split), count, options.Seed, generator.Name, split);
-                (w, k) = WriteReals(chosen, realSource, split, Path.Combine(root, generator.Name, split, "nature"), generator.Name, options, ct);
+                var (w, k) = WriteReals(chosen, realSource, split, Path.Combine(root, generator.Name, split, "nature"), generator.Name, options, ct);
                 (realsWritten, realsKept) = (realsWritten + w, realsKept + k);
             }
 

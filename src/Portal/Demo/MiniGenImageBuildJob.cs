@@ -110,16 +110,32 @@ public sealed class MiniGenImageBuildJob(IDbContextFactory<PortalDb> dbFactory, 
 
             var total = (long)generators.Count * 2 * (manifest.Train + manifest.Val + manifest.Test);
             var done = new Dictionary<(string, string, string), int>();
-            var result = await Task.Run(() => MiniGenImageBuilder.Build(patchesDir, generators, root, manifest.BuildOptions() with
+            // The generators sample side by side, one torch thread each (the only device job runs now; restored after).
+            var parallelism = Math.Clamp(Environment.ProcessorCount, 1, generators.Count);
+            var threads = TorchSharp.torch.get_num_threads();
+            if (parallelism > 1) TorchSharp.torch.set_num_threads(1);
+            MiniGenImageResult result;
+            try
             {
-                WeightsSha256 = hashes,
-                Progress = new SyncProgress<MiniGenImageProgress>(p =>
+                result = await Task.Run(() => MiniGenImageBuilder.Build(patchesDir, generators, root, manifest.BuildOptions() with
                 {
-                    done[(p.Generator, p.Split, p.Label)] = p.Done;
-                    context.ReportProgress(0.02 + 0.88 * done.Values.Sum() / Math.Max(1, total),
-                        $"{p.Generator} {p.Split}/{(p.Label == "ai" ? "fake" : "real")} {p.Done}/{p.Total}");
-                }),
-            }, ct), ct);
+                    WeightsSha256 = hashes,
+                    Parallelism = parallelism,
+                    Progress = new SyncProgress<MiniGenImageProgress>(p =>
+                    {
+                        lock (done)
+                        {
+                            done[(p.Generator, p.Split, p.Label)] = p.Done;
+                            context.ReportProgress(0.02 + 0.88 * done.Values.Sum() / Math.Max(1, total),
+                                $"{p.Generator} {p.Split}/{(p.Label == "ai" ? "fake" : "real")} {p.Done}/{p.Total}");
+                        }
+                    }),
+                }, ct), ct);
+            }
+            finally
+            {
+                if (parallelism > 1) TorchSharp.torch.set_num_threads(threads);
+            }
             await context.LogAsync($"built {root}: fakes {result.FakesWritten} written, {result.FakesKept} kept from an earlier attempt; " +
                                    $"reals {result.RealsWritten} linked, {result.RealsKept} kept");
         }
@@ -213,8 +229,4 @@ public sealed class MiniGenImageBuildJob(IDbContextFactory<PortalDb> dbFactory, 
     }
 
     /// <summary>IProgress that calls back on the reporting thread (Progress&lt;T&gt; would post elsewhere and lose the order).</summary>
-    sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

@@ -272,8 +272,4 @@ public sealed class AlignmentJob(IDbContextFactory<PortalDb> dbFactory, PortalPa
     static extern int Link(string existing, string created);
 
     /// <summary>IProgress that calls back on the reporting thread (Progress&lt;T&gt; would post to a sync context).</summary>
-    sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

@@ -64,7 +64,7 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
             var manifest = DatasetScanner.Scan(root, new ScanOptions
             {
                 Cache = ScanCache.From(known),
-                Progress = new SyncProgress(p => context.ReportProgress(p.Total == 0 ? 0 : (double)p.Done / p.Total, $"checking {p.Done}/{p.Total}")),
+                Progress = new SyncProgress<ScanProgress>(p => context.ReportProgress(p.Total == 0 ? 0 : (double)p.Done / p.Total, $"checking {p.Done}/{p.Total}")),
                 OnCheckpoint = checkpoint.Save,
             }, ct);
 
@@ -132,12 +132,6 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
         await db.Datasets.Where(d => d.Id == config.DatasetId)
             .ExecuteUpdateAsync(s => s.SetProperty(d => d.RegistrationRunId, rerun.Id)
                 .SetProperty(d => d.Status, d => d.Status == DatasetStatus.Failed ? DatasetStatus.Registering : d.Status));
-    }
-
-    /// <summary>IProgress that calls back on the reporting thread (Progress&lt;T&gt; would post to a sync context).</summary>
-    sealed class SyncProgress(Action<ScanProgress> report) : IProgress<ScanProgress>
-    {
-        public void Report(ScanProgress value) => report(value);
     }
 
     /// <summary>The scan's partial results, saved every few hundred files so a crashed registration resumes where it was.</summary>
