@@ -44,8 +44,12 @@ public static class DemoReportCommand
     }
 
     /// <summary>The web host's arguments for the verb: the data folder and a free local port; the verb's own options removed.</summary>
-    public static string[] HostArgs(Options o) =>
-        o.DataDir is null ? ["--urls", "http://127.0.0.1:0"] : ["--urls", "http://127.0.0.1:0", $"--{PortalOptions.Section}:DataDir={Path.GetFullPath(o.DataDir)}"];
+    /// Logs go to stderr at warning level, so stdout holds only the report.
+    public static string[] HostArgs(Options o)
+    {
+        string[] host = ["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:Console:LogToStandardErrorThreshold=Trace"];
+        return o.DataDir is null ? host : [.. host, $"--{PortalOptions.Section}:DataDir={Path.GetFullPath(o.DataDir)}"];
+    }
 
     /// <summary>Starts the app, runs the set to completion, prints the report; returns the exit code.</summary>
     public static async Task<int> RunAsync(WebApplication app, Options o, string[] args)
