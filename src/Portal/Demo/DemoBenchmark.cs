@@ -20,7 +20,8 @@ public enum DemoSet
 
 /// <summary>What the demo needs from the store: MiniGenImage, the autoencoder it aligns with, the LDM's SD folder and a CLIP tower.</summary>
 /// <param name="ClipWeightsId">A CLIP ResNet tower of the zoo for LaRE²; null when the zoo has none (the LaRE² rows are then not queued).</param>
-public sealed record DemoInputs(long DatasetId, long VaeWeightsId, string SdFolder, long? ClipWeightsId);
+/// <param name="AlignSourceId">The ready dataset of ldm_nearest's folder alone (<see cref="DemoBenchmark.AlignSourceName"/>); null until registered.</param>
+public sealed record DemoInputs(long DatasetId, long VaeWeightsId, string SdFolder, long? ClipWeightsId, long? AlignSourceId = null);
 
 /// <summary>One pipeline of the demo: its key (the row of the result tables), its label and its config.</summary>
 /// <param name="Key">"aligned", "usual", "aligned@10%", "usual@10%".</param>
@@ -41,12 +42,14 @@ public sealed class DemoNotReadyException(string message) : Exception(message);
 /// Every run is tagged <see cref="Tag"/> and taken through the reuse-by-config-hash rule, so queueing twice starts nothing.
 /// </summary>
 /// <remarks>
-/// The alignment job reconstructs every real of the source dataset: in MiniGenImage that is each generator folder's
-/// nature/ patches in every split (the same patch may sit under several generators, reconstructed once per folder with
-/// the same seed). Training takes only ldm_nearest's train split, so the aligned pairs are exactly the reals of the usual
-/// training and their reconstructions; validation is ldm_nearest's val reals and their reconstructions.
+/// The alignment job reconstructs every real of its source dataset: on MiniGenImage that would be each generator folder's
+/// nature/ patches in every split (a patch shared by several generators reconstructed once per folder), three times the
+/// reals of ldm_nearest. So the demo registers ldm_nearest's folder alone as its own dataset (<see cref="AlignSourceName"/>,
+/// the same files) and aligns that: training takes its train split, i.e. exactly the reals of the usual training and
+/// their reconstructions, validated on its val reals and their reconstructions.
 /// </remarks>
-public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunService runs, ExperimentService experiments, ModelZooService zoo, PortalPaths paths)
+public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunService runs, ExperimentService experiments, ModelZooService zoo,
+    DatasetService datasets, PortalPaths paths)
 {
     /// <summary>The tag every demo run carries (the leaderboard's tag filter).</summary>
     public const string Tag = "demo";
@@ -56,6 +59,10 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
     public const string TrainGenerator = "ldm_nearest";
     /// <summary>The autoencoder the alignment reconstructs through: ldm_nearest's own.</summary>
     public const string VaeName = "vae-nearest";
+    /// <summary>The dataset of ldm_nearest's folder alone, the source the aligned trainings reconstruct.</summary>
+    public const string AlignSourceName = "minigenimage-ldm_nearest";
+    /// <summary>Images the alignment reconstructs per VAE call.</summary>
+    public const int AlignBatch = 8;
     /// <summary>The MiniGenImage generators, latent ones first.</summary>
     public static readonly IReadOnlyList<string> Generators = ["ldm_nearest", "ldm_transpose", "dcgan"];
     /// <summary>The split everything is tested on; thresholds are calibrated on <see cref="ValSplit"/>.</summary>
@@ -77,21 +84,29 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
 
     static readonly JsonSerializerOptions ChildJson = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
-    /// <summary>The pipelines of <paramref name="set"/>, one-click first.</summary>
+    /// <summary>
+    /// The pipelines of <paramref name="set"/>, one-click first; the aligned ones only once <see cref="DemoInputs.AlignSourceId"/>
+    /// is known. The aligned trainings need no generator filter: their dataset is ldm_nearest's folder alone.
+    /// </summary>
     public static IReadOnlyList<DemoPipeline> Pipelines(DemoInputs inputs, DemoSet set)
     {
-        PipelineJob.Config Make(bool aligned, double? fraction) => new(inputs.DatasetId,
-            Align: aligned ? new PipelineJob.AlignStage(VaeWeightsId: inputs.VaeWeightsId) : null,
+        PipelineJob.Config Make(bool aligned, double? fraction) => new(aligned ? inputs.AlignSourceId!.Value : inputs.DatasetId,
+            Align: aligned ? new PipelineJob.AlignStage(VaeWeightsId: inputs.VaeWeightsId, Batch: AlignBatch) : null,
             Train: new PipelineJob.TrainStage(Mode: aligned ? "synced" : "independent", Epochs: Epochs, PairsPerBatch: PairsPerBatch, Seed: Seed,
-                Width: Width, Crop: Crop, Generators: [TrainGenerator], Fraction: fraction),
+                Width: Width, Crop: Crop, Generators: aligned ? null : [TrainGenerator], Fraction: fraction),
             Evaluate: new PipelineJob.EvaluateStage(inputs.DatasetId, Split: TestSplit, Modes: "fixed,calibrated", ValSplit: ValSplit, CheckpointChosenOn: ValSplit),
             Sweeps: [new PipelineJob.SweepStage("jpeg", JpegSeverities), new PipelineJob.SweepStage("resize", ResizeSeverities)]);
-        var list = new List<DemoPipeline> { new("aligned", "aligned (Ours-Sync), 100%", Make(true, null)) };
+        var list = new List<DemoPipeline>();
+        void Add(string key, string label, bool aligned, double? fraction)
+        {
+            if (!aligned || inputs.AlignSourceId is not null) list.Add(new(key, label, Make(aligned, fraction)));
+        }
+        Add("aligned", "aligned (Ours-Sync), 100%", true, null);
         if (set == DemoSet.Full)
         {
-            list.Add(new("usual", "usual (ldm_nearest fakes), 100%", Make(false, null)));
-            list.Add(new($"aligned@{Percent(SmallFraction)}", $"aligned (Ours-Sync), {Percent(SmallFraction)}", Make(true, SmallFraction)));
-            list.Add(new($"usual@{Percent(SmallFraction)}", $"usual (ldm_nearest fakes), {Percent(SmallFraction)}", Make(false, SmallFraction)));
+            Add("usual", "usual (ldm_nearest fakes), 100%", false, null);
+            Add($"aligned@{Percent(SmallFraction)}", $"aligned (Ours-Sync), {Percent(SmallFraction)}", true, SmallFraction);
+            Add($"usual@{Percent(SmallFraction)}", $"usual (ldm_nearest fakes), {Percent(SmallFraction)}", false, SmallFraction);
         }
         return list;
     }
@@ -119,7 +134,7 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
 
     static JsonObject Node<T>(T value) => JsonSerializer.SerializeToNode(value, ChildJson)!.AsObject();
 
-    /// <summary>Finds MiniGenImage and the zoo entries; registers the shipped CLIP tower when the zoo has none and it is present.</summary>
+    /// <summary>Finds MiniGenImage and the zoo entries; with <paramref name="registerClip"/>, registers the shipped CLIP tower when the zoo has none and it is present.</summary>
     /// <exception cref="DemoNotReadyException">MiniGenImage or a zoo entry is missing.</exception>
     public async Task<DemoInputs> InputsAsync(bool registerClip = true)
     {
@@ -139,7 +154,31 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
             try { clip = (await zoo.RegisterAsync(ClipName, file, ModelZooService.Clip)).Model; }
             catch (FieldException e) { throw new DemoNotReadyException($"the demo's CLIP tower {file} could not join the zoo: {e.Message}"); }
         }
-        return new DemoInputs(dataset.Id, vae.Id, SdFolderOf(sd.Path), clip?.Id);
+        var alignSource = await db.Datasets.AsNoTracking().SingleOrDefaultAsync(d => d.Name == AlignSourceName);
+        return new DemoInputs(dataset.Id, vae.Id, SdFolderOf(sd.Path), clip?.Id, alignSource?.Status == DatasetStatus.Ready ? alignSource.Id : null);
+    }
+
+    /// <summary>Registers ldm_nearest's folder of MiniGenImage as <see cref="AlignSourceName"/> unless it is registered; the run registering it, or null when it is ready.</summary>
+    async Task<Run?> EnsureAlignSourceAsync(long datasetId)
+    {
+        Dataset minigen;
+        Dataset? existing;
+        await using (var db = await dbFactory.CreateDbContextAsync())
+        {
+            minigen = await db.Datasets.AsNoTracking().SingleAsync(d => d.Id == datasetId);
+            existing = await db.Datasets.AsNoTracking().SingleOrDefaultAsync(d => d.Name == AlignSourceName);
+            if (existing is { Status: DatasetStatus.Ready }) return null;
+            if (existing?.RegistrationRunId is { } runId && await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId) is { } run)
+            {
+                if (run.Status is RunStatus.Failed or RunStatus.Canceled)
+                    throw new DemoNotReadyException($"registering '{AlignSourceName}' ({existing.Path}) failed in run {run.Id}: {run.Error}");
+                return run;
+            }
+            if (existing is not null) throw new DemoNotReadyException($"the dataset '{AlignSourceName}' is {existing.Status.ToString().ToLowerInvariant()} without a registration run");
+        }
+        var folder = Path.Combine(minigen.Path, TrainGenerator);
+        if (!Directory.Exists(folder)) throw new DemoNotReadyException($"MiniGenImage ({minigen.Path}) has no '{TrainGenerator}' folder");
+        return (await datasets.RegisterAsync(AlignSourceName, folder)).Run;
     }
 
     /// <summary>The SD folder of a zoo entry: its path, or the folder above a component (unet/, vae/) it points into.</summary>
@@ -166,11 +205,19 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
     /// <returns>The runs taken, and whether every step of the set has been queued.</returns>
     public async Task<(IReadOnlyList<DemoRun> Runs, bool AllQueued)> QueueAsync(DemoSet set)
     {
-        var inputs = await InputsAsync();
+        // Only LaRE² needs the CLIP tower: the one-click set never registers it.
+        var inputs = await InputsAsync(registerClip: set == DemoSet.Full);
         var taken = new List<DemoRun>();
+        var complete = true;
+        if (inputs.AlignSourceId is null && await EnsureAlignSourceAsync(inputs.DatasetId) is { } registering)
+        {
+            // The aligned pipelines wait for ldm_nearest's folder to be registered; the next call queues them.
+            taken.Add(new DemoRun("align source", registering.Kind, registering.Id, false));
+            complete = false;
+        }
         foreach (var p in Pipelines(inputs, set))
             taken.Add(await TakeAsync(p.Key, PipelineJob.KindName, Node(p.Config)));
-        if (set != DemoSet.Full) return (taken, true);
+        if (set != DemoSet.Full) return (taken, complete);
         if (inputs.ClipWeightsId is null)
             throw new DemoNotReadyException($"LaRE² needs a CLIP ResNet tower in the model zoo (kind clip), or {ClipRelativePath} in the repository");
 
@@ -181,7 +228,7 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
         taken.Add(train);
         if (await WeightsOfAsync(train.RunId) is not { } checkpoint) return (taken, false);
         taken.Add(await TakeAsync("lare2/test", EvaluationJob.KindName, Lare2EvaluateConfig(inputs, checkpoint, lare.RunId)));
-        return (taken, true);
+        return (taken, complete);
     }
 
     /// <summary>The live run of this kind and config (tagged demo if it was not), or a new one tagged demo.</summary>
@@ -246,7 +293,7 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
     }
 }
 
-/// <summary>Runs a demo set in the background for the page (one at a time), so the LaRE² chain advances without the page open.</summary>
+/// <summary>Runs a demo set in the background for the page (one at a time), so the steps that wait for another (the align source's registration, the LaRE² chain) advance without the page open.</summary>
 public sealed class DemoDriver(IServiceScopeFactory scopes, ILogger<DemoDriver> logger)
 {
     Task? running;
@@ -263,7 +310,7 @@ public sealed class DemoDriver(IServiceScopeFactory scopes, ILogger<DemoDriver> 
         IReadOnlyList<DemoRun> first;
         using (var scope = scopes.CreateScope())
             first = (await scope.ServiceProvider.GetRequiredService<DemoBenchmark>().QueueAsync(set)).Runs;
-        if (set == DemoSet.Full && !Busy)
+        if (!Busy)
         {
             LastError = null;
             running = Task.Run(async () =>

@@ -36,7 +36,7 @@ public class DemoBenchmarkPageTests : DemoBenchmarkTestBase
     {
         using (var db = Db())
         {
-            db.Datasets.Single().Status = DatasetStatus.Registering;
+            db.Datasets.Single(d => d.Name == DemoBenchmark.DatasetName).Status = DatasetStatus.Registering;
             db.SaveChanges();
         }
         var cut = Render<Portal.Components.Pages.Demo>();

@@ -19,7 +19,7 @@ namespace Portal.Tests.Demo;
 
 /// <summary>
 /// The portal's services over a store that holds a tiny MiniGenImage (3 generators x train/val/test, a few 64x64 PNGs,
-/// registered as "minigenimage") and the demo's zoo entries (a tiny VAE as vae-nearest, an SD folder as ldm_nearest, a CLIP
+/// registered as "minigenimage", and its ldm_nearest folder as "minigenimage-ldm_nearest") and the demo's zoo entries (a tiny VAE as vae-nearest, an SD folder as ldm_nearest, a CLIP
 /// row); the queue records runs instead of running them. Like <see cref="PortalComponentTest"/>, with the demo's jobs and services
 /// registered before the provider is built.
 /// </summary>
@@ -33,6 +33,8 @@ public abstract class DemoBenchmarkTestBase : BunitContext, IAsyncLifetime
     protected RecordingRunQueue Queue { get; } = new();
     protected IDbContextFactory<PortalDb> DbFactory => Services.GetRequiredService<IDbContextFactory<PortalDb>>();
     protected long DatasetId { get; }
+    /// <summary>ldm_nearest's folder registered alone, as the demo registers it before aligning.</summary>
+    protected long AlignSourceId { get; }
 
     protected DemoBenchmarkTestBase()
     {
@@ -52,6 +54,8 @@ public abstract class DemoBenchmarkTestBase : BunitContext, IAsyncLifetime
         Services.AddSingleton<IOptions<PortalOptions>>(options);
         Services.AddSingleton<IRunQueue>(Queue);
         Services.AddSingleton<RunCancellations>();
+        Services.AddSingleton<IRunJob, RecordingRegisterJob>();
+        Services.AddTransient<DatasetService>();
         Services.AddTransient<IRunJob, TrainingJob>();
         Services.AddTransient<IRunJob, AlignmentJob>();
         Services.AddTransient<IRunJob, EvaluationJob>();
@@ -83,6 +87,12 @@ public abstract class DemoBenchmarkTestBase : BunitContext, IAsyncLifetime
         {
             Name = DemoBenchmark.DatasetName, Path = root, Layout = "genimage", Status = DatasetStatus.Ready, CreatedAt = DateTime.UtcNow,
             Images = subsets.Sum(s => s.Count), ManifestPath = "datasets/1/manifest.json.gz", Subsets = subsets,
+        });
+        AlignSourceId = Add(new Dataset
+        {
+            Name = DemoBenchmark.AlignSourceName, Path = Path.Combine(root, "ldm_nearest"), Layout = "genimage", Status = DatasetStatus.Ready,
+            CreatedAt = DateTime.UtcNow, Images = 6 * PerCell, ManifestPath = "datasets/2/manifest.json.gz",
+            Subsets = subsets.Where(x => x.Generator == "ldm_nearest").Select(x => new DatasetSubset { Generator = x.Generator, Split = x.Split, Label = x.Label, Count = x.Count }).ToList(),
         });
         var vae = Path.Combine(DataDir, "vae-nearest");
         Directory.CreateDirectory(vae);

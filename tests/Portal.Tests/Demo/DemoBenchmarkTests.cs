@@ -3,6 +3,7 @@ using Portal.Demo;
 using Portal.Jobs;
 using Portal.Store;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.EntityFrameworkCore;
 
 namespace Portal.Tests.Demo;
 
@@ -21,9 +22,11 @@ public class DemoBenchmarkTests : DemoBenchmarkTestBase
         Assert.Equal(RunStatus.Queued, stored.Status);
         Assert.Contains(DemoBenchmark.Tag, RunTags.Parse(stored.Tags));
         var c = JsonSerializer.Deserialize<PipelineJob.Config>(stored.ConfigJson, JobInputs.Json)!;
-        Assert.Equal(DatasetId, c.TrainDatasetId);
-        Assert.NotNull(c.Align);
-        Assert.Equal(["ldm_nearest"], c.Train!.Generators!);
+        // The aligned training reconstructs ldm_nearest's folder alone and tests on all of MiniGenImage.
+        Assert.Equal(AlignSourceId, c.TrainDatasetId);
+        Assert.Equal(DemoBenchmark.AlignBatch, c.Align!.Batch);
+        Assert.Null(c.Train!.Generators);
+        Assert.Equal(DatasetId, c.Evaluate!.DatasetId);
         Assert.Equal("synced", c.Train.Mode);
         Assert.Equal((DemoBenchmark.Width, DemoBenchmark.Crop), (c.Train.Width, c.Train.Crop));
         Assert.Equal("test", c.Evaluate!.Split);
@@ -50,6 +53,8 @@ public class DemoBenchmarkTests : DemoBenchmarkTestBase
         // Same detector and budget in every row; only alignment and the fraction differ.
         Assert.Single(configs.Select(c => (c.Train!.Width, c.Train.Crop, c.Train.Epochs, c.Train.PairsPerBatch, c.Train.Seed)).Distinct());
         Assert.Equal([null, "independent", null, "independent"], configs.Select(c => c.Align is null ? c.Train!.Mode : null));
+        Assert.Equal([AlignSourceId, DatasetId, AlignSourceId, DatasetId], configs.Select(c => c.TrainDatasetId));
+        Assert.All(configs.Where(c => c.Align is null), c => Assert.Equal(["ldm_nearest"], c.Train!.Generators!));
         Assert.Equal([null, null, 0.1, 0.1], configs.Select(c => c.Train!.Fraction));
         var lare = JsonDocument.Parse(stored.Single(r => r.Kind == LareExtractionJob.KindName).ConfigJson).RootElement;
         Assert.EndsWith("ldm_nearest", lare.GetProperty("sd").GetString());
@@ -60,6 +65,33 @@ public class DemoBenchmarkTests : DemoBenchmarkTestBase
         Assert.Equal(5, (await RunsAsync()).Count);
         var (quick, _) = await Demo.QueueAsync(DemoSet.Quick);
         Assert.Equal(runs[0].RunId, quick.Single().RunId);
+    }
+
+    [Fact]
+    public async Task Before_aligning_the_demo_registers_ldm_nearests_folder_and_queues_the_aligned_pipeline_once_it_is_ready()
+    {
+        await using (var db = Db())
+        {
+            db.Datasets.Remove((await db.Datasets.FindAsync(AlignSourceId))!);
+            await db.SaveChangesAsync();
+        }
+        var (first, allQueued) = await Demo.QueueAsync(DemoSet.Quick);
+        Assert.False(allQueued);
+        var registering = Assert.Single(first);
+        Assert.Equal("register-dataset", registering.Kind);
+        await using (var db = Db())
+        {
+            var source = await db.Datasets.SingleAsync(d => d.Name == DemoBenchmark.AlignSourceName);
+            Assert.Equal(Path.Combine(DataDir, "minigenimage", "ldm_nearest"), source.Path);
+            Assert.Equal(DatasetStatus.Registering, source.Status);
+            // Asked again while it registers: the same run, nothing new.
+            Assert.Equal(registering.RunId, Assert.Single((await Demo.QueueAsync(DemoSet.Quick)).Runs).RunId);
+            (source.Status, source.ManifestPath) = (DatasetStatus.Ready, "datasets/3/manifest.json.gz");
+            await db.SaveChangesAsync();
+        }
+        var (second, done) = await Demo.QueueAsync(DemoSet.Quick);
+        Assert.True(done);
+        Assert.Equal(PipelineJob.KindName, Assert.Single(second).Kind);
     }
 
     [Fact]
