@@ -60,7 +60,8 @@ public static class DemoReportCommand
             using var scope = app.Services.CreateScope();
             var demo = scope.ServiceProvider.GetRequiredService<DemoBenchmark>();
             var clock = Stopwatch.StartNew();
-            await demo.RunToCompletionAsync(o.Set, line => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {line}"));
+            // A stop signal (Ctrl+C, SIGTERM) stops the job workers: stop waiting too, instead of polling runs nobody runs.
+            await demo.RunToCompletionAsync(o.Set, line => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {line}"), app.Lifetime.ApplicationStopping);
             var db = scope.ServiceProvider.GetRequiredService<IDbContextFactory<PortalDb>>();
             var tables = DemoResults.Tables(await DemoResults.LoadAsync(db, scope.ServiceProvider.GetRequiredService<PortalPaths>()));
             Console.WriteLine(Header(args, clock.Elapsed));
@@ -77,6 +78,11 @@ public static class DemoReportCommand
         {
             Console.Error.WriteLine($"{Verb}: {e.Message}");
             return 1;
+        }
+        catch (OperationCanceledException) when (app.Lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"{Verb}: interrupted by a stop signal; the runs were handed back and the next start takes them up again");
+            return 130;
         }
         finally { await app.StopAsync(); }
     }
