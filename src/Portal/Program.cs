@@ -3,7 +3,9 @@ using Portal.Api;
 using Portal.Components;
 using Portal.Infrastructure;
 
-var builder = WebApplication.CreateBuilder(args);
+// `demo-report`: the demo benchmark run in this process, its tables printed (Demo/DemoReportCommand.cs).
+var demoReport = Portal.Demo.DemoReportCommand.Is(args) ? Portal.Demo.DemoReportCommand.Parse(args) : null;
+var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.Demo.DemoReportCommand.HostArgs(demoReport));
 // The top-level appsettings.json (copied next to the app) is the base configuration, whatever the working directory.
 builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource
 {
@@ -20,6 +22,7 @@ builder.Services.AddPortalJobs(builder.Configuration);    // runs, jobs, Hangfir
 builder.Services.AddPortalTorch();                        // torch loaded in the background with the configured device
 builder.Services.AddPortalLeaderboard();                 // leaderboard query over the evaluation runs
 builder.Services.AddPortalUi();                           // Blazor Server, MudBlazor, OpenAPI
+Portal.Demo.DemoServices.AddDemoBenchmark(builder.Services); // the demo benchmark's definitions and the page's driver
 
 var app = builder.Build();
 app.UseExceptionHandler();
@@ -39,7 +42,9 @@ app.MapHangfireDashboard("/hangfire", new DashboardOptions
     DisplayStorageConnectionString = false,
 });
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+if (demoReport is not null) return await Portal.Demo.DemoReportCommand.RunAsync(app, demoReport, args);
 app.Run();
+return 0;
 
 /// <summary>Entry point type, visible to WebApplicationFactory in the tests.</summary>
 public partial class Program;

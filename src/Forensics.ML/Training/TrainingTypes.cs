@@ -31,25 +31,56 @@ public sealed record TrainingData
     /// aligned set: 0_real/x.jpg with 1_fake/x.png); Independent mode uses the images as they are.
     /// </summary>
     /// <param name="log">Receives one line describing each part (counts, unmatched pairs, unreadable files left out).</param>
+    /// <param name="selection">Only some generators (training and validation) and a per-class subset of the training images; null: everything.</param>
     /// <exception cref="InvalidDataException">Paired mode and no real/fake pair matches.</exception>
-    public static TrainingData FromManifests(DatasetManifest train, DatasetManifest validation, PairMode mode, Action<string>? log = null)
+    /// <exception cref="ArgumentException">The selection names a generator the data lacks, or leaves a part without reals or fakes.</exception>
+    public static TrainingData FromManifests(DatasetManifest train, DatasetManifest validation, PairMode mode, Action<string>? log = null,
+        TrainingSelection? selection = null)
     {
+        selection?.Validate();
+        var generators = selection?.GeneratorSet;
         if (string.Equals(train.Root, validation.Root, StringComparison.Ordinal) && !HasSplit(train, "train"))
             throw new ArgumentException($"the training and validation data are the same folder '{train.Root}' without train/val splits; give separate folders or splits");
         var trainSplit = HasSplit(train, "train") ? "train" : null;
         var valSplit = HasSplit(validation, Splits.Val) ? Splits.Val : null;
-        var val = ImageSet.FromManifest(validation, valSplit);
-        log?.Invoke($"Validation: {Describe(val)} in {validation.Root}{(valSplit is null ? "" : $" (split {valSplit})")}.");
-        var images = ImageSet.FromManifest(train, trainSplit);
+        var val = Select(() => ImageSet.FromManifest(validation, valSplit, generators), "validation", generators is not null);
+        log?.Invoke($"Validation: {Describe(val)} in {validation.Root}{(valSplit is null ? "" : $" (split {valSplit})")}{Only(selection)}.");
+        var images = Select(() => ImageSet.FromManifest(train, trainSplit, generators), "training", generators is not null);
         if (mode == PairMode.Independent)
         {
-            log?.Invoke($"Training: {Describe(images)} in {train.Root}{(trainSplit is null ? "" : $" (split {trainSplit})")}.");
+            var all = images.Counts;
+            if (selection is not null) images = selection.Apply(images);
+            log?.Invoke($"Training: {Describe(images)} in {train.Root}{(trainSplit is null ? "" : $" (split {trainSplit})")}{Only(selection)}" +
+                        (images.Count < all.Total ? $", a seeded subset of {all.Real} real and {all.Fake} fake" : "") + ".");
             return Unpaired(images, val);
         }
         var pairs = PairedSet.Match(images, images);
-        log?.Invoke($"Training pairs in {train.Root}: {pairs.Describe()}");
+        if (selection is not null && selection.Keep(pairs.Count) < pairs.Count)
+        {
+            // Pairs are drawn whole: a kept real always keeps its reconstruction.
+            var all = pairs.Count;
+            var keys = selection.Take(pairs.Pairs, p => p.Key).Select(p => p.Key).ToHashSet(StringComparer.Ordinal);
+            var subset = new ImageSet(images.Where(s => keys.Contains(s.PairKey)), images.SkippedUnreadable);
+            pairs = PairedSet.Match(subset, subset);
+            log?.Invoke($"Training pairs: a seeded subset of {pairs.Count} of {all} pair(s).");
+        }
+        log?.Invoke($"Training pairs in {train.Root}{Only(selection)}: {pairs.Describe()}");
         return Paired(pairs, val);
     }
+
+    /// <summary>A filtered part, with the selection's own words when it leaves a class empty.</summary>
+    static ImageSet Select(Func<ImageSet> load, string part, bool filtered)
+    {
+        ImageSet set;
+        try { set = load(); }
+        catch (ArgumentException e) when (e.ParamName == "generators") { throw new ArgumentException($"TrainingSelection.Generators: {e.Message}", e); }
+        // Only a generator filter is checked here: unfiltered data keeps its old behaviour.
+        if (filtered && (set.Counts.Real == 0 || set.Counts.Fake == 0))
+            throw new ArgumentException($"the {part} images hold {set.Counts.Real} real and {set.Counts.Fake} fake image(s) after the split and generator filter; both classes are needed");
+        return set;
+    }
+
+    static string Only(TrainingSelection? s) => s?.Generators is { } g ? $" (generators {string.Join(", ", g)})" : "";
 
     /// <summary>Parses "synced", "unsynced" or "independent" (case-insensitive).</summary>
     public static bool TryParseMode(string? text, out PairMode mode)

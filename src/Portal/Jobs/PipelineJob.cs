@@ -42,10 +42,13 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
     public sealed record AlignStage(long? VaeWeightsId = null, string? Vae = null, long? Seed = null, string? Posterior = null,
         string? SizePolicy = null, int? Batch = null, string? Name = null);
 
-    /// <summary>The train job's settings except trainDatasetId; null fields take the train job's defaults.</summary>
+    /// <summary>
+    /// The train job's settings except trainDatasetId; null fields take the train job's defaults. Generators, MaxImages and
+    /// Fraction select the training images (after alignment: the aligned dataset keeps the source's generator folders).
+    /// </summary>
     public sealed record TrainStage(long? ValDatasetId = null, string? Mode = null, int? Epochs = null, int? PairsPerBatch = null,
         double? LearningRate = null, long? Seed = null, int? Width = null, int[]? Layers = null, int? Crop = null, string? Augment = null,
-        string? Init = null);
+        string? Init = null, string[]? Generators = null, int? MaxImages = null, double? Fraction = null);
 
     /// <summary>The crossgen job's settings except checkpoint and arch (the trained weights, res50nodown).</summary>
     public sealed record EvaluateStage(long DatasetId, string? Split = null, string? Modes = null, long? ValDatasetId = null,
@@ -234,6 +237,7 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
         try { child = await experiments.ReuseOrCreateAsync(kind, config.ToJsonString(), seed); }
         catch (FieldException e) { throw new InvalidOperationException($"stage {stage}: the {kind} config is invalid at '{e.Field}': {e.Message}", e); }
         await RecordChildAsync(context, stage, child.Run.Id, created: !child.Reused);
+        await InheritTagsAsync(context, child.Run.Id);
         return child.Run;
     }
 
@@ -270,6 +274,20 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
         if (!known) await context.MetricAsync(ChildMetric + stage, 0, childId);
         if (created && !existing.Any(m => m.Name == CreatedMetric + stage && (long)m.Value == childId)) await context.MetricAsync(CreatedMetric + stage, 0, childId);
         await context.LogAsync($"stage {stage}: {(created ? "queued" : known ? "taken up again" : "reused")} run {childId}");
+    }
+
+    /// <summary>The pipeline's tags are added to its child's (a reused child keeps its own too), so a tag filter finds every stage.</summary>
+    async Task InheritTagsAsync(RunContext context, long childId)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(CancellationToken.None);
+        var tags = RunTags.Parse(await db.Runs.Where(r => r.Id == context.RunId).Select(r => r.Tags).SingleAsync(CancellationToken.None));
+        if (tags.Count == 0) return;
+        var child = await db.Runs.SingleAsync(r => r.Id == childId, CancellationToken.None);
+        var merged = RunTags.Parse(child.Tags).Union(tags).ToList();
+        var stored = RunTags.Format(merged);
+        if (stored == child.Tags) return;
+        child.Tags = stored;
+        await db.SaveChangesAsync(CancellationToken.None);
     }
 
     const string ChildMetric = "child/";

@@ -37,14 +37,17 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     /// Arch "lare2" trains LaRE² on precomputed maps: LareRunId is the succeeded "lare" run of the training dataset,
     /// ValLareRunId that of the validation dataset (needed when it is another dataset); Init/InitWeightsId is the CLIP
     /// ResNet image tower it fine-tunes (visual.* weights, or a LaRE² checkpoint), which also fixes the network's shape
-    /// and crop; Ablation: none, no-spatial, no-channel or zero-lare. Epochs and PairsPerBatch default to the authors'
+    /// and crop; Ablation: none, no-spatial, no-channel or zero-lare. Generators: train (and validate) only on these
+    /// generators' fakes and the reals of the same generator folders (GenImage's "train on one generator"); MaxImages or
+    /// Fraction: a per-class subset of the training images (pairs in paired modes) drawn from Seed, for data efficiency. Epochs and PairsPerBatch default to the authors'
     /// (100 epochs, 24 pairs = 48 images) when not given; Mode, Width, Layers, Crop and Augment are res50nodown's and
     /// refused with lare2.
     /// </remarks>
     public sealed record Config(long TrainDatasetId, long? ValDatasetId = null, string Mode = "synced", int Epochs = 1000,
         int PairsPerBatch = 64, double LearningRate = 1e-4, long Seed = 17, int Width = 64, int[]? Layers = null, int Crop = 96,
         string Augment = "reference", string? Init = null,
-        string Arch = Res50NoDown, long? InitWeightsId = null, long? LareRunId = null, long? ValLareRunId = null, string Ablation = "none");
+        string Arch = Res50NoDown, long? InitWeightsId = null, long? LareRunId = null, long? ValLareRunId = null, string Ablation = "none",
+        string[]? Generators = null, int? MaxImages = null, double? Fraction = null);
 
     /// <summary>A config checked against the store: the datasets, the starting weights and the trainer's options (one of the two).</summary>
     sealed record Checked(Config Config, Dataset Train, Dataset Val, string? Init, TrainOptions? Res50, Lare2Plan? Lare2);
@@ -67,6 +70,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         };
         var train = await ReadyDatasetAsync(c.TrainDatasetId, "trainDatasetId");
         var val = c.ValDatasetId is { } v ? await ReadyDatasetAsync(v, "valDatasetId") : train;
+        await CheckSelectionAsync(c, train, val);
         var init = await InitPathAsync(c, lare2);
         if (lare2) return new Checked(c, train, val, init, null, await CheckLare2Async(c, given, train, val, init));
 
@@ -80,6 +84,45 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         try { trainOptions.Validate(); }
         catch (ArgumentException e) { throw new FieldException(FieldOf(e), e.Message); }
         return new Checked(c, train, val, init, trainOptions, null);
+    }
+
+    /// <summary>The training-set selection of the config; null when it selects everything.</summary>
+    static TrainingSelection? Selection(Config c)
+    {
+        var selection = new TrainingSelection { Generators = c.Generators, MaxImages = c.MaxImages, Fraction = c.Fraction, Seed = unchecked((ulong)c.Seed) };
+        return selection.IsAll ? null : selection;
+    }
+
+    /// <summary>Generators, MaxImages and Fraction: in range, one of the last two, and every generator in both datasets.</summary>
+    async Task CheckSelectionAsync(Config c, Dataset train, Dataset val)
+    {
+        if (Selection(c) is not { } selection) return;
+        try { selection.Validate(); }
+        catch (ArgumentException e)
+        {
+            var field = e.Message.Contains("MaxImages and", StringComparison.Ordinal) ? "maxImages"
+                : e.Message.Contains(".Generators", StringComparison.Ordinal) ? "generators"
+                : e.Message.Contains(".MaxImages", StringComparison.Ordinal) ? "maxImages" : "fraction";
+            throw new FieldException(field, e.Message.Replace("TrainingSelection.", "", StringComparison.Ordinal)
+                .Replace("Generators", "generators").Replace("MaxImages", "maxImages").Replace("Fraction", "fraction"));
+        }
+        if (c.Generators is not { } wanted) return;
+        foreach (var (dataset, field) in new[] { (train, "trainDatasetId"), (val, "valDatasetId") }.DistinctBy(d => d.Item1.Id))
+        {
+            var known = await GeneratorsOfAsync(dataset.Id);
+            var missing = wanted.Where(g => !known.Contains(g)).ToList();
+            if (missing.Count > 0)
+                throw new FieldException("generators", $"generator(s) {string.Join(", ", missing.Select(g => $"'{g}'"))} not in dataset '{dataset.Name}' " +
+                                                       $"({(field == "trainDatasetId" ? "training" : "validation")}); its generators: {string.Join(", ", known.Order(StringComparer.Ordinal))}");
+        }
+    }
+
+    /// <summary>The generator names of a registered dataset's subsets (case-insensitive).</summary>
+    async Task<HashSet<string>> GeneratorsOfAsync(long datasetId)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var names = await db.Set<DatasetSubset>().AsNoTracking().Where(s => s.DatasetId == datasetId).Select(s => s.Generator).Distinct().ToListAsync();
+        return new HashSet<string>(names, StringComparer.OrdinalIgnoreCase);
     }
 
     /// <summary>The top-level fields the posted config sets (null counts as not set), so per-arch defaults can apply.</summary>
@@ -145,7 +188,8 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         // LaRE² draws reals and fakes as they are: its training set is never paired.
         var mode = k.Res50?.Mode ?? PairMode.Independent;
         var data = TrainingData.FromManifests(DatasetManifest.Load(context.Paths.Data(k.Train.ManifestPath!)),
-            DatasetManifest.Load(context.Paths.Data(k.Val.ManifestPath!)), mode, line => context.LogAsync(line).GetAwaiter().GetResult());
+            DatasetManifest.Load(context.Paths.Data(k.Val.ManifestPath!)), mode, line => context.LogAsync(line).GetAwaiter().GetResult(),
+            Selection(k.Config));
         if (File.Exists(Path.Combine(context.WorkDir, TrainingCheckpoint.FileName)))
             await context.LogAsync("resuming from the run's last checkpoint");
 

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Microsoft.EntityFrameworkCore;
+using Portal.Infrastructure;
+using Portal.Store;
+
+namespace Portal.Demo;
+
+/// <summary>
+/// `Portal demo-report [--data DIR] [--set quick|full]`: runs the demo benchmark in this process (the portal's services and
+/// job workers, the web server on a free local port) through the same code as the /demo page's buttons, waits for every
+/// run, and prints the claim tables of <see cref="DemoResults"/> as markdown under a header with the date, the commit and
+/// the exact command, so the README's table can be checked against it.
+/// </summary>
+public static class DemoReportCommand
+{
+    /// <summary>The verb.</summary>
+    public const string Verb = "demo-report";
+
+    /// <summary>True when the command line asks for this verb.</summary>
+    public static bool Is(string[] args) => args.Length > 0 && args[0] == Verb;
+
+    /// <summary>The options of the verb; a bad option throws <see cref="ArgumentException"/> naming it.</summary>
+    public sealed record Options(string? DataDir, DemoSet Set);
+
+    /// <summary>Parses the verb's options (after the verb).</summary>
+    public static Options Parse(string[] args)
+    {
+        string? data = null;
+        var set = DemoSet.Full;
+        for (var i = 1; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--data": data = Value(); break;
+                case "--set":
+                    var text = Value();
+                    set = text switch { "quick" => DemoSet.Quick, "full" => DemoSet.Full, _ => throw new ArgumentException($"--set must be quick or full, not '{text}'") };
+                    break;
+                default: throw new ArgumentException($"unknown option '{args[i]}' (usage: {Verb} [--data DIR] [--set quick|full])");
+            }
+        }
+        return new Options(data, set);
+    }
+
+    /// <summary>The web host's arguments for the verb: the data folder and a free local port; the verb's own options removed.</summary>
+    /// Logs go to stderr at warning level, so stdout holds only the report.
+    public static string[] HostArgs(Options o)
+    {
+        string[] host = ["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Logging:Console:LogToStandardErrorThreshold=Trace"];
+        return o.DataDir is null ? host : [.. host, $"--{PortalOptions.Section}:DataDir={Path.GetFullPath(o.DataDir)}"];
+    }
+
+    /// <summary>Starts the app, runs the set to completion, prints the report; returns the exit code.</summary>
+    public static async Task<int> RunAsync(WebApplication app, Options o, string[] args)
+    {
+        await app.StartAsync();
+        try
+        {
+            using var scope = app.Services.CreateScope();
+            var demo = scope.ServiceProvider.GetRequiredService<DemoBenchmark>();
+            var clock = Stopwatch.StartNew();
+            // A stop signal (Ctrl+C, SIGTERM) stops the job workers: stop waiting too, instead of polling runs nobody runs.
+            await demo.RunToCompletionAsync(o.Set, line => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {line}"), app.Lifetime.ApplicationStopping);
+            var db = scope.ServiceProvider.GetRequiredService<IDbContextFactory<PortalDb>>();
+            var tables = DemoResults.Tables(await DemoResults.LoadAsync(db, scope.ServiceProvider.GetRequiredService<PortalPaths>()));
+            Console.WriteLine(Header(args, clock.Elapsed));
+            Console.WriteLine();
+            Console.WriteLine(DemoResults.ToMarkdown(tables));
+            return 0;
+        }
+        catch (DemoNotReadyException e)
+        {
+            Console.Error.WriteLine($"{Verb}: {e.Message}");
+            return 2;
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine($"{Verb}: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException) when (app.Lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"{Verb}: interrupted by a stop signal; the runs were handed back and the next start takes them up again");
+            return 130;
+        }
+        finally { await app.StopAsync(); }
+    }
+
+    /// <summary>"MiniGenImage results, &lt;date&gt;, commit &lt;code version&gt;, `&lt;command&gt;` (&lt;minutes&gt;)".</summary>
+    public static string Header(string[] args, TimeSpan took) =>
+        $"MiniGenImage results, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, commit {Jobs.RunService.CodeVersion}, " +
+        $"`dotnet run --project src/Portal -- {string.Join(' ', args)}` ({took.TotalMinutes:0.0} min)";
+}

@@ -1,0 +1,47 @@
+using Bunit;
+using Portal.Components.Pages;
+using Portal.Demo;
+using Portal.Jobs;
+using Portal.Store;
+
+namespace Portal.Tests.Demo;
+
+public class DemoBenchmarkPageTests : DemoBenchmarkTestBase
+{
+    [Fact]
+    public async Task The_button_queues_the_one_click_pipeline_shows_its_stages_and_the_claim_tables()
+    {
+        var cut = Render<Portal.Components.Pages.Demo>();
+        Assert.Equal("Run the demo benchmark", cut.Find("#demo-run").TextContent.Trim());
+        Assert.Equal(3, cut.FindAll("[data-testid=demo-table]").Count);
+        Assert.All(cut.FindAll("[data-testid=demo-verdict]"), v => Assert.StartsWith("not measured yet", v.TextContent.Trim()));
+
+        cut.Find("#demo-run").Click();
+        cut.WaitForAssertion(() => Assert.Single(Queue.Enqueued));
+        var run = Assert.Single(await RunsAsync());
+        Assert.Equal(PipelineJob.KindName, run.Kind);
+        Assert.Contains(DemoBenchmark.Tag, RunTags.Parse(run.Tags));
+        cut.WaitForAssertion(() => Assert.Contains($"#{run.Id}", cut.Markup));
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("[data-testid=pipeline-stages-empty]")));
+
+        // A second click reuses the pipeline.
+        cut.Find("#demo-run").Click();
+        cut.WaitForAssertion(() => Assert.False(cut.Find("#demo-run").HasAttribute("disabled")));
+        Assert.Single(await RunsAsync());
+        Assert.Single(Queue.Enqueued);
+    }
+
+    [Fact]
+    public void Without_minigenimage_the_button_shows_what_is_missing()
+    {
+        using (var db = Db())
+        {
+            db.Datasets.Single(d => d.Name == DemoBenchmark.DatasetName).Status = DatasetStatus.Registering;
+            db.SaveChanges();
+        }
+        var cut = Render<Portal.Components.Pages.Demo>();
+        cut.Find("#demo-run").Click();
+        cut.WaitForAssertion(() => Assert.Contains("registering, not ready yet", cut.Find("[data-testid=demo-error]").TextContent));
+        Assert.Empty(Queue.Enqueued);
+    }
+}

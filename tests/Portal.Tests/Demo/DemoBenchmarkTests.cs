@@ -1,0 +1,125 @@
+using System.Text.Json;
+using Portal.Demo;
+using Portal.Jobs;
+using Portal.Store;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.EntityFrameworkCore;
+
+namespace Portal.Tests.Demo;
+
+public class DemoBenchmarkTests : DemoBenchmarkTestBase
+{
+    [Fact]
+    public async Task The_one_click_set_queues_one_aligned_pipeline_tagged_demo_and_a_second_click_starts_nothing()
+    {
+        var (first, allQueued) = await Demo.QueueAsync(DemoSet.Quick);
+        Assert.True(allQueued);
+        var run = Assert.Single(first);
+        Assert.True(run.Created);
+        Assert.Equal(PipelineJob.KindName, run.Kind);
+
+        var stored = Assert.Single(await RunsAsync());
+        Assert.Equal(RunStatus.Queued, stored.Status);
+        Assert.Contains(DemoBenchmark.Tag, RunTags.Parse(stored.Tags));
+        var c = JsonSerializer.Deserialize<PipelineJob.Config>(stored.ConfigJson, JobInputs.Json)!;
+        // The aligned training reconstructs ldm_nearest's folder alone and tests on all of MiniGenImage.
+        Assert.Equal(AlignSourceId, c.TrainDatasetId);
+        Assert.Equal(DemoBenchmark.AlignBatch, c.Align!.Batch);
+        Assert.Null(c.Train!.Generators);
+        Assert.Equal(DatasetId, c.Evaluate!.DatasetId);
+        Assert.Equal("synced", c.Train.Mode);
+        Assert.Equal((DemoBenchmark.Width, DemoBenchmark.Crop), (c.Train.Width, c.Train.Crop));
+        Assert.Equal("test", c.Evaluate!.Split);
+        Assert.Equal("fixed,calibrated", c.Evaluate.Modes);
+        Assert.Equal(["jpeg", "resize"], c.Sweeps!.Select(s => s.Axis));
+
+        var (second, _) = await Demo.QueueAsync(DemoSet.Quick);
+        Assert.Equal(run.RunId, Assert.Single(second).RunId);
+        Assert.False(second[0].Created);
+        Assert.Single(await RunsAsync());
+        Assert.Single(Queue.Enqueued);
+    }
+
+    [Fact]
+    public async Task The_reproduction_set_adds_usual_and_ten_percent_pipelines_and_the_lare_maps_and_waits_for_them()
+    {
+        var (runs, allQueued) = await Demo.QueueAsync(DemoSet.Full);
+        Assert.False(allQueued); // LaRE² training waits for its maps
+        Assert.Equal(["aligned", "usual", "aligned@10%", "usual@10%", "lare2/maps"], runs.Select(r => r.Key));
+        var stored = await RunsAsync();
+        Assert.Equal(5, stored.Count);
+        Assert.All(stored, r => Assert.Contains(DemoBenchmark.Tag, RunTags.Parse(r.Tags)));
+        var configs = stored.Where(r => r.Kind == PipelineJob.KindName).Select(r => JsonSerializer.Deserialize<PipelineJob.Config>(r.ConfigJson, JobInputs.Json)!).ToList();
+        // Same detector and budget in every row; only alignment and the fraction differ.
+        Assert.Single(configs.Select(c => (c.Train!.Width, c.Train.Crop, c.Train.Epochs, c.Train.PairsPerBatch, c.Train.Seed)).Distinct());
+        Assert.Equal([null, "independent", null, "independent"], configs.Select(c => c.Align is null ? c.Train!.Mode : null));
+        Assert.Equal([AlignSourceId, DatasetId, AlignSourceId, DatasetId], configs.Select(c => c.TrainDatasetId));
+        Assert.All(configs.Where(c => c.Align is null), c => Assert.Equal(["ldm_nearest"], c.Train!.Generators!));
+        Assert.Equal([null, null, 0.1, 0.1], configs.Select(c => c.Train!.Fraction));
+        var lare = JsonDocument.Parse(stored.Single(r => r.Kind == LareExtractionJob.KindName).ConfigJson).RootElement;
+        Assert.EndsWith("ldm_nearest", lare.GetProperty("sd").GetString());
+
+        // The one-click pipeline is the reproduction set's aligned row: no second copy; queueing again creates nothing.
+        var (again, _) = await Demo.QueueAsync(DemoSet.Full);
+        Assert.All(again, r => Assert.False(r.Created));
+        Assert.Equal(5, (await RunsAsync()).Count);
+        var (quick, _) = await Demo.QueueAsync(DemoSet.Quick);
+        Assert.Equal(runs[0].RunId, quick.Single().RunId);
+    }
+
+    [Fact]
+    public async Task Before_aligning_the_demo_registers_ldm_nearests_folder_and_queues_the_aligned_pipeline_once_it_is_ready()
+    {
+        await using (var db = Db())
+        {
+            db.Datasets.Remove((await db.Datasets.FindAsync(AlignSourceId))!);
+            await db.SaveChangesAsync();
+        }
+        var (first, allQueued) = await Demo.QueueAsync(DemoSet.Quick);
+        Assert.False(allQueued);
+        var registering = Assert.Single(first);
+        Assert.Equal("register-dataset", registering.Kind);
+        await using (var db = Db())
+        {
+            var source = await db.Datasets.SingleAsync(d => d.Name == DemoBenchmark.AlignSourceName);
+            Assert.Equal(Path.Combine(DataDir, "minigenimage", "ldm_nearest"), source.Path);
+            Assert.Equal(DatasetStatus.Registering, source.Status);
+            // Asked again while it registers: the same run, nothing new.
+            Assert.Equal(registering.RunId, Assert.Single((await Demo.QueueAsync(DemoSet.Quick)).Runs).RunId);
+            (source.Status, source.ManifestPath) = (DatasetStatus.Ready, "datasets/3/manifest.json.gz");
+            await db.SaveChangesAsync();
+        }
+        var (second, done) = await Demo.QueueAsync(DemoSet.Quick);
+        Assert.True(done);
+        Assert.Equal(PipelineJob.KindName, Assert.Single(second).Kind);
+    }
+
+    [Fact]
+    public async Task Without_minigenimage_the_demo_says_what_is_missing()
+    {
+        await using (var db = Db())
+        {
+            var d = await db.Datasets.FindAsync(DatasetId);
+            d!.Name = "other";
+            await db.SaveChangesAsync();
+        }
+        var e = await Assert.ThrowsAsync<DemoNotReadyException>(() => Demo.QueueAsync(DemoSet.Quick));
+        Assert.Contains("'minigenimage' is not registered", e.Message);
+        Assert.Empty(await RunsAsync());
+    }
+
+    [Fact]
+    public async Task Training_validation_names_the_generators_maxImages_and_fraction_fields()
+    {
+        var runs = Services.GetRequiredService<RunService>();
+        async Task<FieldException> Bad(object config) => await Assert.ThrowsAsync<FieldException>(() => runs.CreateAsync(TrainingJob.KindName, config));
+        Assert.Equal("generators", (await Bad(new { trainDatasetId = DatasetId, mode = "independent", generators = new[] { "sdv4" } })).Field);
+        Assert.Contains("'sdv4'", (await Bad(new { trainDatasetId = DatasetId, mode = "independent", generators = new[] { "sdv4" } })).Message);
+        Assert.Equal("generators", (await Bad(new { trainDatasetId = DatasetId, mode = "independent", generators = Array.Empty<string>() })).Field);
+        Assert.Equal("maxImages", (await Bad(new { trainDatasetId = DatasetId, mode = "independent", maxImages = 0 })).Field);
+        Assert.Equal("fraction", (await Bad(new { trainDatasetId = DatasetId, mode = "independent", fraction = 1.5 })).Field);
+        Assert.Equal("maxImages", (await Bad(new { trainDatasetId = DatasetId, mode = "independent", maxImages = 3, fraction = 0.5 })).Field);
+        var ok = await runs.CreateAsync(TrainingJob.KindName, new { trainDatasetId = DatasetId, mode = "independent", generators = new[] { "LDM_NEAREST" }, maxImages = 1 });
+        Assert.Equal(RunStatus.Queued, ok.Status);
+    }
+}
