@@ -60,6 +60,7 @@ public static class DemoReportCommand
             using var scope = app.Services.CreateScope();
             var demo = scope.ServiceProvider.GetRequiredService<DemoBenchmark>();
             var clock = Stopwatch.StartNew();
+            await WaitForMiniGenImageAsync(app, line => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {line}"), app.Lifetime.ApplicationStopping);
             // A stop signal (Ctrl+C, SIGTERM) stops the job workers: stop waiting too, instead of polling runs nobody runs.
             await demo.RunToCompletionAsync(o.Set, line => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {line}"), app.Lifetime.ApplicationStopping);
             var db = scope.ServiceProvider.GetRequiredService<IDbContextFactory<PortalDb>>();
@@ -85,6 +86,29 @@ public static class DemoReportCommand
             return 130;
         }
         finally { await app.StopAsync(); }
+    }
+
+    /// <summary>
+    /// On a fresh data folder the start-up's <see cref="DemoBootstrap"/> queues the MiniGenImage build: wait for it to be
+    /// queued, then for the build run to end (a failed build ends the command with its error).
+    /// </summary>
+    static async Task WaitForMiniGenImageAsync(WebApplication app, Action<string> log, CancellationToken ct)
+    {
+        await app.Services.GetRequiredService<DemoBootstrap>().Completion.WaitAsync(ct);
+        var dbFactory = app.Services.GetRequiredService<IDbContextFactory<PortalDb>>();
+        var said = false;
+        while (true)
+        {
+            Run? build;
+            await using (var db = await dbFactory.CreateDbContextAsync(ct))
+                build = await db.Runs.AsNoTracking().Where(r => r.Kind == MiniGenImageBuildJob.KindName).OrderByDescending(r => r.Id).FirstOrDefaultAsync(ct);
+            if (build is null || build.Status == RunStatus.Succeeded) return;
+            if (build.Status is RunStatus.Failed or RunStatus.Canceled)
+                throw new DemoNotReadyException($"the MiniGenImage build (run {build.Id}) {build.Status.ToString().ToLowerInvariant()}: {build.Error}");
+            if (!said) log($"waiting for the MiniGenImage build (run {build.Id})");
+            said = true;
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+        }
     }
 
     /// <summary>"MiniGenImage results, &lt;date&gt;, commit &lt;code version&gt;, `&lt;command&gt;` (&lt;minutes&gt;)".</summary>
