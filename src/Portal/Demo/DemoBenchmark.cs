@@ -189,9 +189,12 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
         return path;
     }
 
-    /// <summary>models/demo/clip_rn_small/model.safetensors under the working directory, the app's folder or one of their parents.</summary>
+    /// <summary>models/demo/clip_rn_small/model.safetensors in the portal's models folder, else under the working directory, the app's folder or one of their parents.</summary>
     string? FindShippedClip()
     {
+        // The models folder the portal reads the demo from (an allowed root) first.
+        if (paths.ModelsDir is { } models && Path.Combine(models, "demo", "clip_rn_small", "model.safetensors") is var shipped && File.Exists(shipped))
+            return shipped;
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory }.Concat(paths.AllowedRoots))
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
                 if (File.Exists(Path.Combine(dir.FullName, ClipRelativePath))) return Path.Combine(dir.FullName, ClipRelativePath);
