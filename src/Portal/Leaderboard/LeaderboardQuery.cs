@@ -213,6 +213,16 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     /// </summary>
     static async Task SummariseNewRunsAsync(DbConnection connection, CancellationToken ct)
     {
+        const string newRuns = $"""
+            SELECT 1 FROM Runs r WHERE r.Status = 'succeeded' AND r.Kind IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}')
+              AND NOT EXISTS (SELECT 1 FROM LeaderboardEntries e WHERE e.RunId = r.Id) LIMIT 1
+            """;
+        // A read first: most queries find nothing new, and an INSERT would take the database's write lock even then.
+        await using (var probe = connection.CreateCommand())
+        {
+            probe.CommandText = newRuns;
+            if (await probe.ExecuteScalarAsync(ct) is null) return;
+        }
         await using var command = connection.CreateCommand();
         var modes = string.Join(", ", ThresholdModes.Select(m => $"('{m.Threshold}', '{m.Suffix}')"));
         // A metric family "acc@best/<generator>" is the index range ['acc@best/', 'acc@best0'): '/' sorts right before '0'.
@@ -358,9 +368,11 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         await using (var command = connection.CreateCommand())
         {
             // The acc* and ap* families of every mode: acc/, acc@best/, acc_ci_lo/, ap/, ap_ci_hi@calibrated/, ...
+            // CROSS JOIN fixes the loop order: run id first, then the (RunId, Name, Step) index. Written as "RunId IN
+            // (json_each)" with the name ranges OR-ed, SQLite scans every metric row instead (80 ms at 10,000 runs).
             command.CommandText = """
-                SELECT m.RunId, m.Name, m.Value FROM RunMetrics m
-                WHERE m.RunId IN (SELECT value FROM json_each(@ids)) AND m.Step = 0
+                SELECT m.RunId, m.Name, m.Value FROM json_each(@ids) j CROSS JOIN RunMetrics m
+                WHERE m.RunId = j.value AND m.Step = 0
                   AND ((m.Name >= 'acc' AND m.Name < 'acd') OR (m.Name >= 'ap' AND m.Name < 'aq'))
                 """;
             Add(command, "@ids", ids);
