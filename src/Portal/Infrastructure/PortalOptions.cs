@@ -41,6 +41,8 @@ public sealed class JobOptions
     public bool RunWorkers { get; set; } = true;
     /// <summary>Workers for light jobs (registration, scans, reports). The device queue always has exactly one.</summary>
     public int LightWorkers { get; set; } = 2;
+    /// <summary>Workers for runs that wait on other runs (pipelines): cheap, so many pipelines can wait at once.</summary>
+    public int OrchestrationWorkers { get; set; } = 8;
     /// <summary>How often a running job writes its progress and heartbeat, and checks for cancellation.</summary>
     public double HeartbeatSeconds { get; set; } = 1.0;
 }

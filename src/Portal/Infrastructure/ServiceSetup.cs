@@ -90,6 +90,12 @@ public static class ServiceSetup
                 o.Queues = [JobQueues.Light];
                 o.WorkerCount = Math.Max(1, jobs.LightWorkers);
             });
+            services.AddHangfireServer(o =>
+            {
+                o.ServerName = $"{RunExecutor.WorkerName}:orchestration";
+                o.Queues = [JobQueues.Orchestration];
+                o.WorkerCount = Math.Max(1, jobs.OrchestrationWorkers);
+            });
         }
         return services;
     }

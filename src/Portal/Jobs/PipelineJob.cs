@@ -67,7 +67,7 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
     readonly JobInputs inputs = new(dbFactory, paths);
 
     public string Kind => KindName;
-    public string Queue => JobQueues.Light;
+    public string Queue => JobQueues.Orchestration;
 
     public async Task ValidateAsync(string configJson)
     {

@@ -5,6 +5,8 @@ public static class JobQueues
 {
     public const string Device = "device";
     public const string Light = "light";
+    /// <summary>Runs that only queue and wait for other runs (pipelines): their own workers, so waiting never blocks light jobs.</summary>
+    public const string Orchestration = "orchestration";
 }
 
 /// <summary>A kind of job: registration, alignment, training, evaluation... Resolved by <see cref="Kind"/> when a run starts.</summary>

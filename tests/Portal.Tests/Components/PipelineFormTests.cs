@@ -108,7 +108,7 @@ public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
         cut.Find("#pipeline-train-seed").Change("5");
         cut.Find("#queue-pipeline").Click();
         cut.WaitForAssertion(() => Assert.Single(Queue.Enqueued), Patience);
-        Assert.Equal(JobQueues.Light, Queue.Enqueued.Single().Queue);
+        Assert.Equal(JobQueues.Orchestration, Queue.Enqueued.Single().Queue);
         var config = QueuedConfig(0);
         Assert.Equal(reals, (long)config["trainDatasetId"]!);
         Assert.Null(config["align"]);

@@ -78,7 +78,7 @@ public class PipelineJobTests
         var pipelineId = cell.GetProperty("runId").GetInt64();
         var pipeline = await Wait.RunFinishedAsync(client, pipelineId, TimeSpan.FromSeconds(300));
         Assert.True(pipeline.GetProperty("status").GetString() == "succeeded", pipeline.GetRawText());
-        Assert.Equal("light", pipeline.GetProperty("queue").GetString());
+        Assert.Equal("orchestration", pipeline.GetProperty("queue").GetString());
 
         var children = await ChildrenAsync(client, pipelineId);
         Assert.Equal(["align", "crossgen", "sweeps[0]", "train"], children.Keys.Order());
