@@ -16,69 +16,14 @@ using Portal.Store;
 namespace Portal.Tests.Components;
 
 /// <summary>The pipeline form on /experiments (inputs, the run it queues, stage-prefixed errors, the hand-over to the grid builder) and the /matrix page.</summary>
-public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
+public sealed class PipelineFormTests : PortalComponentTest
 {
-    // As PortalComponentTest (real services, in-memory SQLite, recording queue), plus the pipeline's stage jobs, which
-    // must be registered before the provider is built.
-    readonly SqliteConnection keepAlive;
-    readonly string dataDir = Directory.CreateTempSubdirectory("portal-ui-").FullName;
-    RecordingRunQueue Queue { get; } = new();
-
     // The machine running the tests may be busy: give the renderer time rather than fail on bUnit's one-second default.
     static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
 
-    public PipelineFormTests()
-    {
-        var connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = $"portal-ui-{Guid.NewGuid():N}", Mode = SqliteOpenMode.Memory, Cache = SqliteCacheMode.Shared,
-        }.ToString();
-        keepAlive = new SqliteConnection(connectionString);
-        keepAlive.Open();
-        JSInterop.Mode = JSRuntimeMode.Loose;
-        Services.AddLogging();
-        Services.AddMudServices();
-        Services.AddDbContextFactory<PortalDb>(o => o.UseSqlite(connectionString));
-        var options = Options.Create(new PortalOptions { DataDir = dataDir });
-        Services.AddSingleton(new PortalPaths(options));
-        Services.AddSingleton<IOptions<PortalOptions>>(options);
-        Services.AddSingleton<IRunQueue>(Queue);
-        Services.AddSingleton<RunCancellations>();
-        Services.AddTransient<IRunJob, TrainingJob>();
-        Services.AddTransient<IRunJob, AlignmentJob>();
-        Services.AddTransient<IRunJob, CrossGeneratorJob>();
-        Services.AddTransient<IRunJob, RobustnessSweepJob>();
-        Services.AddTransient<IRunJob, PipelineJob>();
-        Services.AddTransient<RunService>();
-        Services.AddTransient<ExperimentService>();
-        Services.AddSingleton<JobStorage>(new InMemoryStorage());
-        SetRendererInfo(new RendererInfo("Server", isInteractive: true));
-        using var db = new PortalDb(new DbContextOptionsBuilder<PortalDb>().UseSqlite(keepAlive).Options);
-        db.Database.Migrate();
-    }
-
-    PortalDb Db() => Services.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContext();
-
-    long Add<T>(T entity) where T : class
-    {
-        using var db = Db();
-        db.Add(entity);
-        db.SaveChanges();
-        return (long)db.Entry(entity).Property("Id").CurrentValue!;
-    }
-
-    Task IAsyncLifetime.InitializeAsync() => Task.CompletedTask;
-
-    async Task IAsyncLifetime.DisposeAsync()
-    {
-        await DisposeAsync();
-        keepAlive.Dispose();
-        try { Directory.Delete(dataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-
     long Dataset(string name, DatasetStatus status = DatasetStatus.Ready) => Add(new Dataset
     {
-        Name = name, Path = Path.Combine(dataDir, name), Layout = "real-fake", Status = status, CreatedAt = DateTime.UtcNow,
+        Name = name, Path = Path.Combine(DataDir, name), Layout = "real-fake", Status = status, CreatedAt = DateTime.UtcNow,
         ScannedAt = DateTime.UtcNow, Images = 8, ManifestPath = $"datasets/{name}/manifest.json.gz",
     });
 
@@ -148,7 +93,7 @@ public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
             Kind = TrainingJob.KindName, Queue = JobQueues.Device, ConfigJson = $"{{\"trainDatasetId\":{trainSet}}}", ConfigHash = "t", Status = RunStatus.Succeeded,
             CreatedAt = DateTime.UtcNow, CodeVersion = "test",
         });
-        var weights = Path.Combine(dataDir, "runs", trainRun.ToString(), "best.safetensors");
+        var weights = Path.Combine(DataDir, "runs", trainRun.ToString(), "best.safetensors");
         Directory.CreateDirectory(Path.GetDirectoryName(weights)!);
         File.WriteAllBytes(weights, [1]);
         Add(new Artifact { RunId = trainRun, Kind = "weights", RelativePath = $"runs/{trainRun}/best.safetensors", CreatedAt = DateTime.UtcNow });
@@ -166,8 +111,8 @@ public sealed class PipelineFormTests : BunitContext, IAsyncLifetime
             Kind = CrossGeneratorJob.KindName, Queue = JobQueues.Device, ConfigHash = "c", Status = RunStatus.Succeeded, CreatedAt = DateTime.UtcNow,
             CodeVersion = "test", ConfigJson = System.Text.Json.JsonSerializer.Serialize(new { datasetId = testSet, checkpoint = weights }),
         });
-        Directory.CreateDirectory(Path.Combine(dataDir, "runs", crossgen.ToString()));
-        File.WriteAllText(Path.Combine(dataDir, "runs", crossgen.ToString(), "crossgen.json"), result.ToJson().ToJsonString());
+        Directory.CreateDirectory(Path.Combine(DataDir, "runs", crossgen.ToString()));
+        File.WriteAllText(Path.Combine(DataDir, "runs", crossgen.ToString(), "crossgen.json"), result.ToJson().ToJsonString());
         Add(new Artifact { RunId = crossgen, Kind = "crossgen", RelativePath = $"runs/{crossgen}/crossgen.json", CreatedAt = DateTime.UtcNow });
 
         var cut = Render<Matrix>();

@@ -8,6 +8,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
+using Portal.Demo;
 using Portal.Infrastructure;
 using Portal.Jobs;
 using Portal.Store;
@@ -46,14 +47,20 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         Services.AddSingleton<IRunQueue>(Queue);
         Services.AddSingleton<RunCancellations>();
         Services.AddSingleton<IRunJob, RecordingRegisterJob>();
+        // Every job the pages queue (bunit builds the provider once, below: subclasses cannot add any later).
         Services.AddTransient<IRunJob, EvaluationJob>();
         Services.AddTransient<IRunJob, TrainingJob>();
         Services.AddTransient<IRunJob, AlignmentJob>();
+        Services.AddTransient<IRunJob, CrossGeneratorJob>();
+        Services.AddTransient<IRunJob, RobustnessSweepJob>();
+        Services.AddTransient<IRunJob, PipelineJob>();
+        Services.AddTransient<IRunJob, LareExtractionJob>();
         Services.AddTransient<ModelZooService>();
         Services.AddTransient<RunService>();
         Services.AddTransient<ExperimentService>();
         Services.AddTransient<DatasetService>();
         Services.AddSingleton<JobStorage>(new InMemoryStorage());
+        Services.AddDemoBenchmark();
         // The pages poll only in an interactive renderer, as in the app (set after the services: it builds the provider).
         SetRendererInfo(new RendererInfo("Server", isInteractive: true));
 

@@ -23,55 +23,16 @@ namespace Portal.Tests.Demo;
 /// row); the queue records runs instead of running them. Like <see cref="PortalComponentTest"/>, with the demo's jobs and services
 /// registered before the provider is built.
 /// </summary>
-public abstract class DemoBenchmarkTestBase : BunitContext, IAsyncLifetime
+public abstract class DemoBenchmarkTestBase : PortalComponentTest
 {
     protected const int PerCell = 2;
 
-    readonly SqliteConnection keepAlive;
-
-    protected string DataDir { get; }
-    protected RecordingRunQueue Queue { get; } = new();
-    protected IDbContextFactory<PortalDb> DbFactory => Services.GetRequiredService<IDbContextFactory<PortalDb>>();
     protected long DatasetId { get; }
     /// <summary>ldm_nearest's folder registered alone, as the demo registers it before aligning.</summary>
     protected long AlignSourceId { get; }
 
     protected DemoBenchmarkTestBase()
     {
-        DataDir = Directory.CreateTempSubdirectory("portal-demo-").FullName;
-        var connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = $"portal-demo-{Guid.NewGuid():N}", Mode = SqliteOpenMode.Memory, Cache = SqliteCacheMode.Shared,
-        }.ToString();
-        keepAlive = new SqliteConnection(connectionString);
-        keepAlive.Open();
-        JSInterop.Mode = JSRuntimeMode.Loose;
-        Services.AddLogging();
-        Services.AddMudServices();
-        Services.AddDbContextFactory<PortalDb>(o => o.UseSqlite(connectionString));
-        var options = Options.Create(new PortalOptions { DataDir = DataDir });
-        Services.AddSingleton(new PortalPaths(options));
-        Services.AddSingleton<IOptions<PortalOptions>>(options);
-        Services.AddSingleton<IRunQueue>(Queue);
-        Services.AddSingleton<RunCancellations>();
-        Services.AddSingleton<IRunJob, RecordingRegisterJob>();
-        Services.AddTransient<DatasetService>();
-        Services.AddTransient<IRunJob, TrainingJob>();
-        Services.AddTransient<IRunJob, AlignmentJob>();
-        Services.AddTransient<IRunJob, EvaluationJob>();
-        Services.AddTransient<IRunJob, PipelineJob>();
-        Services.AddTransient<IRunJob, LareExtractionJob>();
-        Services.AddTransient<IRunJob, CrossGeneratorJob>();
-        Services.AddTransient<IRunJob, RobustnessSweepJob>();
-        Services.AddTransient<ModelZooService>();
-        Services.AddTransient<RunService>();
-        Services.AddTransient<ExperimentService>();
-        Services.AddSingleton<JobStorage>(new InMemoryStorage());
-        Services.AddDemoBenchmark();
-        SetRendererInfo(new RendererInfo("Server", isInteractive: true));
-        using (var db = new PortalDb(new DbContextOptionsBuilder<PortalDb>().UseSqlite(keepAlive).Options))
-            db.Database.Migrate();
-
         var root = Path.Combine(DataDir, "minigenimage");
         var seed = 0;
         var subsets = new List<DatasetSubset>();
@@ -103,36 +64,6 @@ public abstract class DemoBenchmarkTestBase : BunitContext, IAsyncLifetime
         Add(Weights("vae-nearest", ModelZooService.Autoencoder, vae));
         Add(Weights("ldm_nearest", ModelZooService.Unet, sd));
         Add(Weights("clip-rn-test", ModelZooService.Clip, Path.Combine(DataDir, "clip.safetensors")));
-    }
-
-    protected PortalDb Db() => DbFactory.CreateDbContext();
-
-    protected long Add<T>(T entity) where T : class
-    {
-        using var db = Db();
-        db.Add(entity);
-        db.SaveChanges();
-        return (long)db.Entry(entity).Property("Id").CurrentValue!;
-    }
-
-    Task IAsyncLifetime.InitializeAsync() => Task.CompletedTask;
-
-    async Task IAsyncLifetime.DisposeAsync()
-    {
-        await DisposeAsync();
-        CleanUp();
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        if (disposing) CleanUp();
-    }
-
-    void CleanUp()
-    {
-        keepAlive.Dispose();
-        try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
     static ModelWeights Weights(string name, string kind, string path) => new()

@@ -88,6 +88,7 @@ public class ProcessKillTests
         };
         info.Environment["PORTAL_DATA_DIR"] = dataDir;
         info.Environment["Portal__Jobs__HeartbeatSeconds"] = "0.1";
+        info.Environment["Portal__Demo__Enabled"] = "false";   // no MiniGenImage build beside the registration under test
         var p = Process.Start(info)!;
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, _) => { };
