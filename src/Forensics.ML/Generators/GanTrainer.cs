@@ -9,45 +9,21 @@ namespace Forensics.ML.Generators;
 /// <summary>Options of <see cref="GanTrainer"/> (`forensics train-gan`).</summary>
 /// <param name="Data">Folder of training images (PNG/JPEG, recursive, each at least <see cref="DcganConfig.Resolution"/> square).</param>
 /// <param name="Output">Output folder: config.json, generator.safetensors, discriminator.safetensors, generator.json, card.md, checkpoint.</param>
-public sealed record GanTrainOptions(string Data, string Output)
+public sealed record GanTrainOptions(string Data, string Output) : GeneratorTrainingOptions(Data, Output)
 {
+    /// <summary>Adam learning rate.</summary>
+    public override double LearningRate { get; init; } = 2e-4;
+
     /// <summary>The generator's name (generator.json and card).</summary>
     public string Name { get; init; } = "dcgan";
 
     /// <summary>The networks' shape.</summary>
     public DcganConfig Model { get; init; } = new();
 
-    /// <summary>Optimiser steps (one discriminator and one generator update each).</summary>
-    public int Steps { get; init; } = 2000;
-
-    /// <summary>Real images per step (and as many fakes).</summary>
-    public int BatchSize { get; init; } = 32;
-
-    /// <summary>Adam learning rate of both networks (DCGAN: 2e-4, betas 0.5, 0.999).</summary>
-    public double LearningRate { get; init; } = 2e-4;
-
-    /// <summary>Seed of the initial weights and of every step's draws.</summary>
-    public long Seed { get; init; }
-
-    /// <summary>Steps between checkpoints.</summary>
-    public int CheckpointEvery { get; init; } = 100;
-
-    /// <summary>Stop this run after that many steps (checkpoint written). Null: run to the end.</summary>
-    public int? StopAfter { get; init; }
-
-    /// <summary>Steps between progress lines.</summary>
-    public int ProgressEvery { get; init; } = 10;
-
-    /// <summary>The command line that produced the model, for the card.</summary>
-    public string Source { get; init; } = "";
-
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first bad option.</summary>
     public void Validate()
     {
-        if (Steps < 1) throw new ArgumentException($"--steps must be at least 1, not {Steps}");
-        if (BatchSize < 2) throw new ArgumentException($"--batch must be at least 2 (batch norm), not {BatchSize}");
-        if (!(LearningRate > 0)) throw new ArgumentException($"--lr must be positive, not {LearningRate}");
-        if (StopAfter is < 1) throw new ArgumentException($"--stop-after must be at least 1, not {StopAfter}");
+        ValidateSchedule(minBatch: 2);
         Model.Validate("train-gan options");
     }
 }

@@ -12,8 +12,11 @@ namespace Forensics.ML.Generators;
 /// <param name="Vae">The VAE folder written by train-vae (config.json + diffusion_pytorch_model.safetensors).</param>
 /// <param name="Text">A folder with text_encoder/ and tokenizer/ (a CLIP text model in the transformers layout).</param>
 /// <param name="Output">Output folder: the Stable Diffusion folder, generator.json, card.md, checkpoint.safetensors.</param>
-public sealed record LdmTrainOptions(string Data, string Vae, string Text, string Output)
+public sealed record LdmTrainOptions(string Data, string Vae, string Text, string Output) : GeneratorTrainingOptions(Data, Output)
 {
+    /// <summary>Adam learning rate.</summary>
+    public override double LearningRate { get; init; } = 3e-4;
+
     /// <summary>The generator's name (generator.json and card).</summary>
     public string Name { get; init; } = "ldm";
 
@@ -35,46 +38,19 @@ public sealed record LdmTrainOptions(string Data, string Vae, string Text, strin
     /// <summary>Probability of training a sample on the empty prompt instead (enables classifier-free guidance).</summary>
     public double UnconditionalProbability { get; init; } = 0.1;
 
-    /// <summary>Optimiser steps.</summary>
-    public int Steps { get; init; } = 2000;
-
-    /// <summary>Latents per step (drawn with replacement).</summary>
-    public int BatchSize { get; init; } = 32;
-
-    /// <summary>Adam learning rate (betas 0.9, 0.999).</summary>
-    public double LearningRate { get; init; } = 3e-4;
-
-    /// <summary>Seed of the initial weights and of every step's draws.</summary>
-    public long Seed { get; init; }
-
     /// <summary>DDIM steps written into generator.json for sampling.</summary>
     public int InferenceSteps { get; init; } = 25;
 
     /// <summary>Guidance scale written into generator.json (1: off).</summary>
     public double GuidanceScale { get; init; } = 1.0;
 
-    /// <summary>Steps between checkpoints.</summary>
-    public int CheckpointEvery { get; init; } = 100;
-
-    /// <summary>Stop this run after that many steps (checkpoint written). Null: run to the end.</summary>
-    public int? StopAfter { get; init; }
-
-    /// <summary>Steps between progress lines.</summary>
-    public int ProgressEvery { get; init; } = 10;
-
-    /// <summary>The command line that produced the model, for the card.</summary>
-    public string Source { get; init; } = "";
-
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first bad option.</summary>
     public void Validate()
     {
-        if (Steps < 1) throw new ArgumentException($"--steps must be at least 1, not {Steps}");
-        if (BatchSize < 1) throw new ArgumentException($"--batch must be at least 1, not {BatchSize}");
-        if (!(LearningRate > 0)) throw new ArgumentException($"--lr must be positive, not {LearningRate}");
+        ValidateSchedule();
         if (UnconditionalProbability is < 0 or > 1) throw new ArgumentException($"--uncond-prob must lie in [0, 1], not {UnconditionalProbability}");
         if (InferenceSteps is < 1 or > 1000) throw new ArgumentException($"--sample-steps must lie in [1, 1000], not {InferenceSteps}");
         if (GuidanceScale < 1) throw new ArgumentException($"--guidance must be at least 1, not {GuidanceScale}");
-        if (StopAfter is < 1) throw new ArgumentException($"--stop-after must be at least 1, not {StopAfter}");
         if (BlockOutChannels.Count < 1) throw new ArgumentException("--unet-channels is empty");
         if (!Directory.Exists(Vae)) throw new ArgumentException($"--vae: no VAE folder at {Path.GetFullPath(Vae)}");
         if (!File.Exists(Path.Combine(Vae, "config.json")))

@@ -10,8 +10,11 @@ namespace Forensics.ML.Generators;
 /// <summary>Options of <see cref="VaeTrainer"/> (`forensics train-vae`).</summary>
 /// <param name="Data">Folder of training images (PNG/JPEG, recursive, each at least <see cref="Resolution"/> square).</param>
 /// <param name="Output">Output folder: the diffusers VAE folder, card.md and checkpoint.safetensors.</param>
-public sealed record VaeTrainOptions(string Data, string Output)
+public sealed record VaeTrainOptions(string Data, string Output) : GeneratorTrainingOptions(Data, Output)
 {
+    /// <summary>Adam learning rate.</summary>
+    public override double LearningRate { get; init; } = 1e-3;
+
     /// <summary>The model's name on its card.</summary>
     public string Name { get; init; } = "vae";
 
@@ -36,15 +39,6 @@ public sealed record VaeTrainOptions(string Data, string Output)
     /// <summary>Side of the square training crops.</summary>
     public int Resolution { get; init; } = 64;
 
-    /// <summary>Optimiser steps.</summary>
-    public int Steps { get; init; } = 2000;
-
-    /// <summary>Images per step (drawn with replacement).</summary>
-    public int BatchSize { get; init; } = 32;
-
-    /// <summary>Adam learning rate (betas 0.5, 0.9 as LDM's autoencoders).</summary>
-    public double LearningRate { get; init; } = 1e-3;
-
     /// <summary>Reconstruction loss: "l1" (LDM) or "mse".</summary>
     public string Loss { get; init; } = "l1";
 
@@ -53,21 +47,6 @@ public sealed record VaeTrainOptions(string Data, string Output)
     /// autoencoders (1e-6 there): loss per image = sum |x - x^| + kl_weight * KL(q(z|x) || N(0, I)).
     /// </summary>
     public double KlWeight { get; init; } = 1e-6;
-
-    /// <summary>Seed of the initial weights, the batches, crops, flips and posterior samples.</summary>
-    public long Seed { get; init; }
-
-    /// <summary>Steps between checkpoints.</summary>
-    public int CheckpointEvery { get; init; } = 100;
-
-    /// <summary>Stop this run after that many steps (checkpoint written; run again to resume). Null: run to the end.</summary>
-    public int? StopAfter { get; init; }
-
-    /// <summary>Steps between progress lines.</summary>
-    public int ProgressEvery { get; init; } = 10;
-
-    /// <summary>The command line that produced the model, for the card.</summary>
-    public string Source { get; init; } = "";
 
     /// <summary>The VAE configuration these options build (scaling factor 1 until measured).</summary>
     public AutoencoderKLConfig ModelConfig() => new()
@@ -95,12 +74,9 @@ public sealed record VaeTrainOptions(string Data, string Output)
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first bad option.</summary>
     public void Validate()
     {
-        if (Steps < 1) throw new ArgumentException($"--steps must be at least 1, not {Steps}");
-        if (BatchSize < 1) throw new ArgumentException($"--batch must be at least 1, not {BatchSize}");
-        if (!(LearningRate > 0)) throw new ArgumentException($"--lr must be positive, not {LearningRate}");
+        ValidateSchedule();
         if (!(KlWeight >= 0)) throw new ArgumentException($"--kl-weight must be 0 or more, not {KlWeight}");
         if (Loss is not ("l1" or "mse")) throw new ArgumentException($"--loss must be l1 or mse, not '{Loss}'");
-        if (StopAfter is < 1) throw new ArgumentException($"--stop-after must be at least 1, not {StopAfter}");
         var config = ModelConfig();
         try { config.Validate("train-vae options"); }
         catch (InvalidDataException e) { throw new ArgumentException(e.Message, e); }
