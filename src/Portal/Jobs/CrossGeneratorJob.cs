@@ -39,8 +39,7 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
         var val = c.ValDatasetId is { } v ? await ReadyAsync(v, "valDatasetId") : test;
         if (ParseModes(c).Contains(ThresholdMode.CalibratedOnValidation)) await inputs.SplitAsync(val, c.ValSplit, "valSplit");
         CheckpointPath(c);
-        if (c.Arch is { Length: > 0 } arch && !DetectorArchitectures.All.Any(a => a.Name == arch))
-            throw new FieldException("arch", $"unknown architecture '{arch}'; known: {DetectorArchitectures.Names}");
+        JobInputs.DetectorArch(c.Arch);
     }
 
     static List<ThresholdMode> ParseModes(Config c)

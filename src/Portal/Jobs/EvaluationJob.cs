@@ -52,8 +52,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
             if (!string.IsNullOrWhiteSpace(c.Perturbation) && c.Perturbation.Trim() != "none")
                 throw new FieldException("perturbation", "no perturbation with lare2: the LaRE maps were computed on the unperturbed images");
         }
-        else if (c.Arch is { Length: > 0 } arch && !DetectorArchitectures.All.Any(a => a.Name == arch))
-            throw new FieldException("arch", $"unknown architecture '{arch}'; known: {DetectorArchitectures.Names}, {Lare2Evaluator.Architecture}");
+        else JobInputs.DetectorArch(c.Arch, alsoKnown: Lare2Evaluator.Architecture);
         if (!PerturbationSpec.TryParse(c.Perturbation, out _, out var error)) throw new FieldException("perturbation", error!);
         ParseBatching(c.Batching);
         if (c.MaxBatch is < 1 or > 1024) throw new FieldException("maxBatch", "maxBatch must be between 1 and 1024");

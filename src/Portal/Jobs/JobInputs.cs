@@ -59,6 +59,14 @@ public sealed class JobInputs(IDbContextFactory<PortalDb> dbFactory, PortalPaths
         return folder;
     }
 
+    /// <summary>Checks that a detector architecture (null or empty: the checkpoint's own) is one the evaluator knows; <paramref name="alsoKnown"/> is added to the message.</summary>
+    public static void DetectorArch(string? arch, string? alsoKnown = null)
+    {
+        if (arch is { Length: > 0 } && !Forensics.ML.Detectors.DetectorArchitectures.All.Any(a => a.Name == arch))
+            throw new FieldException("arch", $"unknown architecture '{arch}'; known: {Forensics.ML.Detectors.DetectorArchitectures.Names}" +
+                                             (alsoKnown is null ? "" : $", {alsoKnown}"));
+    }
+
     /// <summary>The canonical path of an existing file under an allowed root.</summary>
     public string ExistingFile(string path, string field, string what = "checkpoint")
     {

@@ -45,8 +45,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
         catch (ArgumentException e) { throw new FieldException("axis", e.Message); }
         try { Severities(c); }
         catch (ArgumentException e) { throw new FieldException("severities", e.Message); }
-        if (c.Arch is { Length: > 0 } arch && !DetectorArchitectures.All.Any(a => a.Name == arch))
-            throw new FieldException("arch", $"unknown architecture '{arch}'; known: {DetectorArchitectures.Names}");
+        JobInputs.DetectorArch(c.Arch);
     }
 
     string CheckpointPath(Config c) => inputs.ExistingFile(c.Checkpoint, "checkpoint");
