@@ -11,42 +11,29 @@ namespace Portal.BrowserTests;
 /// </summary>
 public class PortalWalkthroughTests
 {
-    const string ChromiumPath = "/usr/bin/chromium";
     const string CheckpointName = "browser_detector.pth";
-    static readonly string[] FinishedStatuses = ["succeeded", "failed", "canceled"];
 
-    static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "fixtures", "eval", .. parts]);
 
     [Fact]
     public async Task Dataset_evaluation_leaderboard_csv_and_sweep_chart_work_in_a_real_browser()
     {
-        if (!File.Exists(ChromiumPath))
-            throw new InvalidOperationException(
-                $"The browser tests need Debian's chromium at {ChromiumPath}: install it with `apt-get install -y chromium` (as root; .ci/run does this).");
+        DebianChromium.RequireInstalled();
 
         var dataDir = Directory.CreateTempSubdirectory("portal-browser-").FullName;
         try
         {
-            foreach (var file in Directory.GetFiles(Fixture("data"), "*", SearchOption.AllDirectories))
+            foreach (var file in Directory.GetFiles(DebianChromium.EvalFixture("data"), "*", SearchOption.AllDirectories))
             {
-                var target = Path.Combine(dataDir, "eval-data", Path.GetRelativePath(Fixture("data"), file));
+                var target = Path.Combine(dataDir, "eval-data", Path.GetRelativePath(DebianChromium.EvalFixture("data"), file));
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 File.Copy(file, target);
             }
-            File.Copy(Fixture("tiny_res50nodown_ckpt.pth"), Path.Combine(dataDir, CheckpointName));
+            File.Copy(DebianChromium.EvalFixture("tiny_res50nodown_ckpt.pth"), Path.Combine(dataDir, CheckpointName));
 
             await using var portal = await PortalProcess.StartAsync(dataDir);
             using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-            {
-                ExecutablePath = ChromiumPath,
-                Headless = true,
-                Args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync", "--disable-quic"],
-            });
-            var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.BaseAddress.ToString() });
-            context.SetDefaultTimeout(30_000);
-            var page = await context.NewPageAsync();
+            var (browser, page) = await DebianChromium.OpenAsync(playwright, portal);
+            await using var _ = browser;
             try
             {
                 await WalkAsync(page, portal);
@@ -55,7 +42,7 @@ public class PortalWalkthroughTests
             {
                 var shot = Path.Combine(AppContext.BaseDirectory, $"failure-{DateTime.UtcNow:yyyyMMdd-HHmmss}.png");
                 try { await page.ScreenshotAsync(new PageScreenshotOptions { Path = shot, FullPage = true }); } catch (PlaywrightException) { }
-                throw new Exception($"{e.Message}\nurl: {page.Url}\nscreenshot: {shot}\nportal output (tail):\n{Tail(portal.Output)}", e);
+                throw new Exception($"{e.Message}\nurl: {page.Url}\nscreenshot: {shot}\nportal output (tail):\n{DebianChromium.Tail(portal.Output)}", e);
             }
         }
         finally
@@ -107,7 +94,7 @@ public class PortalWalkthroughTests
         var status = page.Locator("[data-testid=run-status]").First;
         await page.WaitForFunctionAsync(
             "s => { const e = document.querySelector('[data-testid=run-status]'); return e && s.includes(e.dataset.status); }",
-            FinishedStatuses, new PageWaitForFunctionOptions { Timeout = 45_000 });
+            DebianChromium.FinishedStatuses, new PageWaitForFunctionOptions { Timeout = 45_000 });
         var error = await page.Locator("[data-testid=run-error]").AllInnerTextsAsync();
         Assert.True(await status.GetAttributeAsync("data-status") == "succeeded", $"the evaluation did not succeed: {string.Join(" ", error)}");
         var progress = page.Locator("[data-testid=run-progress]").First;
@@ -157,11 +144,10 @@ public class PortalWalkthroughTests
         while (true)
         {
             var run = JsonDocument.Parse(await portal.Client.GetStringAsync($"/api/runs/{runId}")).RootElement;
-            if (FinishedStatuses.Contains(run.GetProperty("status").GetString())) return run;
+            if (DebianChromium.FinishedStatuses.Contains(run.GetProperty("status").GetString())) return run;
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"run {runId} did not finish within {timeout}: {run.GetRawText()}");
             await Task.Delay(250);
         }
     }
 
-    static string Tail(string text, int lines = 40) => string.Join('\n', text.Split('\n').TakeLast(lines));
 }

@@ -18,11 +18,9 @@ namespace Portal.BrowserTests;
 /// </summary>
 public class ProtocolFormsBrowserTests
 {
-    const string ChromiumPath = "/usr/bin/chromium";
     const string CheckpointName = "protocol_detector.pth";
     const string DataFolder = "genimage-tiny";
     static readonly int[] JpegQualities = [75, 50];
-    static readonly string[] FinishedStatuses = ["succeeded", "failed", "canceled"];
 
     /// <summary>
     /// The eval fixture's 4 reals and 3 fakes laid out as GenImage (two generators, val and train splits): the val split
@@ -45,14 +43,11 @@ public class ProtocolFormsBrowserTests
         ("1_fake/f_64x64.png", "genb/train/ai/f_64x64.png"),
     ];
 
-    static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "fixtures", "eval", .. parts]);
 
     [Fact]
     public async Task Crossgen_and_jpeg_sweep_queued_in_the_browser_show_the_numbers_of_forensics_eval()
     {
-        if (!File.Exists(ChromiumPath))
-            throw new InvalidOperationException(
-                $"The browser tests need Debian's chromium at {ChromiumPath}: install it with `apt-get install -y chromium` (as root; .ci/run does this).");
+        DebianChromium.RequireInstalled();
 
         var dataDir = Directory.CreateTempSubdirectory("portal-protocol-").FullName;
         try
@@ -61,25 +56,17 @@ public class ProtocolFormsBrowserTests
             {
                 var path = Path.Combine(dataDir, DataFolder, target);
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                File.Copy(Fixture("data", source), path);
+                File.Copy(DebianChromium.EvalFixture("data", source), path);
             }
-            File.Copy(Fixture("tiny_res50nodown_ckpt.pth"), Path.Combine(dataDir, CheckpointName));
+            File.Copy(DebianChromium.EvalFixture("tiny_res50nodown_ckpt.pth"), Path.Combine(dataDir, CheckpointName));
 
             // The CLI runs beside the portal: it shares nothing with it but the files.
             var cli = Task.Run(() => RunCliEvaluations(dataDir));
 
             await using var portal = await PortalProcess.StartAsync(dataDir);
             using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-            {
-                ExecutablePath = ChromiumPath,
-                Headless = true,
-                Args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync", "--disable-quic"],
-            });
-            var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.BaseAddress.ToString() });
-            context.SetDefaultTimeout(30_000);
-            var page = await context.NewPageAsync();
+            var (browser, page) = await DebianChromium.OpenAsync(playwright, portal);
+            await using var _ = browser;
             try
             {
                 await RegisterDatasetAsync(portal);
@@ -93,7 +80,7 @@ public class ProtocolFormsBrowserTests
             {
                 var shot = Path.Combine(AppContext.BaseDirectory, $"failure-protocol-{DateTime.UtcNow:yyyyMMdd-HHmmss}.png");
                 try { await page.ScreenshotAsync(new PageScreenshotOptions { Path = shot, FullPage = true }); } catch (PlaywrightException) { }
-                throw new Exception($"{e.Message}\nurl: {page.Url}\nscreenshot: {shot}\nportal output (tail):\n{Tail(portal.Output)}", e);
+                throw new Exception($"{e.Message}\nurl: {page.Url}\nscreenshot: {shot}\nportal output (tail):\n{DebianChromium.Tail(portal.Output)}", e);
             }
         }
         finally
@@ -229,7 +216,7 @@ public class ProtocolFormsBrowserTests
     {
         await page.WaitForFunctionAsync(
             "s => { const e = document.querySelector('[data-testid=run-status]'); return e && s.includes(e.dataset.status); }",
-            FinishedStatuses, new PageWaitForFunctionOptions { Timeout = 90_000 });
+            DebianChromium.FinishedStatuses, new PageWaitForFunctionOptions { Timeout = 90_000 });
         var status = await page.Locator("[data-testid=run-status]").First.GetAttributeAsync("data-status");
         var error = await page.Locator("[data-testid=run-error]").AllInnerTextsAsync();
         Assert.True(status == "succeeded", $"the {what} did not succeed ({status}): {string.Join(" ", error)}");
@@ -358,5 +345,4 @@ public class ProtocolFormsBrowserTests
         Assert.NotEqual(page["clean"]["mean_pfake_fake"].Value, page[JpegQualities[^1].ToString(CultureInfo.InvariantCulture)]["mean_pfake_fake"].Value);
     }
 
-    static string Tail(string text, int lines = 40) => string.Join('\n', text.Split('\n').TakeLast(lines));
 }

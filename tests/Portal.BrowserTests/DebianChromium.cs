@@ -1,0 +1,41 @@
+using Microsoft.Playwright;
+
+namespace Portal.BrowserTests;
+
+/// <summary>What the browser tests share: Debian's chromium (checked, launched headless), the eval fixture, run states.</summary>
+static class DebianChromium
+{
+    public const string ExecutablePath = "/usr/bin/chromium";
+
+    /// <summary>The statuses a run ends in.</summary>
+    public static readonly string[] FinishedStatuses = ["succeeded", "failed", "canceled"];
+
+    /// <summary>A file of the shared evaluation fixture (a res50nodown checkpoint, images, PyTorch's scores).</summary>
+    public static string EvalFixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "fixtures", "eval", .. parts]);
+
+    /// <summary>Fails with the install command when chromium is missing.</summary>
+    public static void RequireInstalled()
+    {
+        if (!File.Exists(ExecutablePath))
+            throw new InvalidOperationException(
+                $"The browser tests need Debian's chromium at {ExecutablePath}: install it with `apt-get install -y chromium` (as root; .ci/run does this).");
+    }
+
+    /// <summary>Headless chromium without network side traffic, and a page on the portal with a 30 s default timeout.</summary>
+    public static async Task<(IBrowser Browser, IPage Page)> OpenAsync(IPlaywright playwright, PortalProcess portal)
+    {
+        var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ExecutablePath,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-quic"],
+        });
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.BaseAddress.ToString() });
+        context.SetDefaultTimeout(30_000);
+        return (browser, await context.NewPageAsync());
+    }
+
+    /// <summary>The last lines of a log, for failure messages.</summary>
+    public static string Tail(string text, int lines = 40) => string.Join('\n', text.Split('\n').TakeLast(lines));
+}
