@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Store;
@@ -116,30 +117,49 @@ public class AlignmentJobTests
     }
 
     [Fact]
-    public async Task An_alignment_interrupted_by_a_restart_resumes_without_duplicating_files_or_rows()
+    public async Task An_alignment_left_running_by_a_crash_resumes_without_duplicating_files_or_rows()
     {
         using var tmp = new TempDir();
         RealsOnly(tmp.Sub("reals"), 30, side: 48);
         CopyVae(tmp.Sub("vae"));
-        long runId;
-        string output;
+        long sourceId, whole, crashed;
         await using (var first = new PortalFactory(tmp.Path))
         {
             var client = first.CreateClient();
-            var sourceId = await RegisterAsync(client, "reals", "reals");
-            var queued = await client.PostJsonAsync("/api/runs", new { kind = "align", config = new { sourceDatasetId = sourceId, vae = "vae", name = "resumed" } }, 202);
-            runId = queued.GetProperty("id").GetInt64();
-            output = Path.Combine(tmp.Path, "aligned", runId.ToString());
-            // Stop as soon as the first reconstructions are on disk.
-            await Wait.UntilAsync(() => Task.FromResult(Directory.Exists(output) ? Directory.GetFiles(output, "*.png", SearchOption.AllDirectories).Length : 0),
-                n => n >= 2, TimeSpan.FromSeconds(120), "first reconstructions");
+            sourceId = await RegisterAsync(client, "reals", "reals");
+            whole = (await client.PostJsonAsync("/api/runs", new { kind = "align", config = new { sourceDatasetId = sourceId, vae = "vae", name = "whole" } }, 202))
+                .GetProperty("id").GetInt64();
+            var done = await Wait.RunFinishedAsync(client, whole, TimeSpan.FromSeconds(180));
+            Assert.True(done.GetProperty("status").GetString() == "succeeded", done.GetRawText());
         }
-        var before = Directory.GetFiles(output, "*.png", SearchOption.AllDirectories).Length;
-        Assert.True(before < 60, $"the alignment finished before the restart ({before} PNGs)");
+        var wholeOutput = Path.Combine(tmp.Path, "aligned", whole.ToString());
+        var fakes = Directory.GetFiles(wholeOutput, "*.png", SearchOption.AllDirectories).Where(f => f.Contains("1_fake"))
+            .Select(f => Path.GetRelativePath(wholeOutput, f)).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(60, fakes.Count);
+
+        // A process that died mid-alignment (the crash is staged, so it happens at the same point on any machine): the run
+        // is left running, its folder holds the first 10 reconstructions and a half-written 11th.
+        string output;
+        await using (var crashing = new PortalFactory(tmp.Path).WithWebHostBuilder(b => b.UseSetting("Portal:Jobs:RunWorkers", "false")))
+        {
+            var client = crashing.CreateClient();
+            crashed = (await client.PostJsonAsync("/api/runs", new { kind = "align", config = new { sourceDatasetId = sourceId, vae = "vae", name = "resumed" } }, 202))
+                .GetProperty("id").GetInt64();
+            output = Path.Combine(tmp.Path, "aligned", crashed.ToString());
+            foreach (var fake in fakes.Take(10))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(output, fake))!);
+                File.Copy(Path.Combine(wholeOutput, fake), Path.Combine(output, fake));
+            }
+            File.WriteAllBytes(Path.Combine(output, fakes[10] + ".partial"), [1, 2, 3]);
+            await using var db = await crashing.Services.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContextAsync();
+            await db.Runs.Where(r => r.Id == crashed).ExecuteUpdateAsync(u => u.SetProperty(r => r.Status, RunStatus.Running)
+                .SetProperty(r => r.Attempts, 1).SetProperty(r => r.Worker, "gone:1"));
+        }
 
         await using var second = new PortalFactory(tmp.Path);
         var again = second.CreateClient();
-        var run = await Wait.RunFinishedAsync(again, runId, TimeSpan.FromSeconds(180));
+        var run = await Wait.RunFinishedAsync(again, crashed, TimeSpan.FromSeconds(180));
         Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());
         Assert.Equal(2, run.GetProperty("attempts").GetInt32());
 
@@ -148,14 +168,17 @@ public class AlignmentJobTests
         Assert.Equal(60, files.Count(f => f.Contains("0_real")));
         Assert.DoesNotContain(files, f => f.EndsWith(".partial"));
         var record = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "alignment.json"))).RootElement;
-        Assert.True(record.GetProperty("skippedExisting").GetInt32() > 0, "the second attempt kept the first one's reconstructions");
+        Assert.Equal(10, record.GetProperty("skippedExisting").GetInt32());
+        // Kept and new reconstructions alike equal the uninterrupted run's (one seeded draw per image, whatever the order).
+        foreach (var fake in fakes)
+            Assert.True(File.ReadAllBytes(Path.Combine(output, fake)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(wholeOutput, fake))), fake);
 
-        await using var db = await second.Services.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContextAsync();
-        var dataset = await db.Datasets.SingleAsync(d => d.Name == "resumed");
+        await using var check = await second.Services.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContextAsync();
+        var dataset = await check.Datasets.SingleAsync(d => d.Name == "resumed");
         Assert.Equal(120, dataset.Images);
-        Assert.Equal(2, await db.Datasets.CountAsync());
-        Assert.Single(await db.Artifacts.Where(a => a.RunId == runId && a.Kind == "alignment").ToListAsync());
-        Assert.Single(await db.RunMetrics.Where(m => m.RunId == runId && m.Name == "psnr_mean").ToListAsync());
+        Assert.Equal(3, await check.Datasets.CountAsync());
+        Assert.Single(await check.Artifacts.Where(a => a.RunId == crashed && a.Kind == "alignment").ToListAsync());
+        Assert.Single(await check.RunMetrics.Where(m => m.RunId == crashed && m.Name == "psnr_mean").ToListAsync());
     }
 
     [Theory]
