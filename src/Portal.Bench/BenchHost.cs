@@ -21,10 +21,14 @@ public sealed class BenchHost : WebApplicationFactory<Program>
 
     public IDbContextFactory<PortalDb> Db => Services.GetRequiredService<IDbContextFactory<PortalDb>>();
 
+    /// <summary>Settings applied after the defaults, e.g. Portal:Jobs:RunWorkers=false for a web node that only queues.</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseSetting("Portal:DataDir", DataDir);
         builder.UseEnvironment("Production");
+        foreach (var (key, value) in Settings) builder.UseSetting(key, value);
     }
 
     /// <summary>GETs the path <paramref name="repeat"/> times after one warm-up; the median and the slowest time, and the body length.</summary>

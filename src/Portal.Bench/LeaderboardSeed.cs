@@ -20,7 +20,7 @@ public static class LeaderboardSeed
         var now = DateTime.UtcNow;
         var runs = evaluations.Select(e => new Run
         {
-            Kind = EvaluationJob.KindName, Queue = JobQueues.Device, Status = RunStatus.Succeeded, Progress = 1, CreatedAt = now,
+            Kind = EvaluationJob.KindName, Queue = JobQueues.DeviceCpu, Status = RunStatus.Succeeded, Progress = 1, CreatedAt = now,
             StartedAt = now, FinishedAt = now, CodeVersion = "seed", Seed = e.Seed, ConfigHash = "seed",
             ConfigJson = JsonSerializer.Serialize(new EvaluationJob.Config(e.DatasetId, e.Checkpoint, e.Arch, e.Split, e.Perturbation, Seed: e.Seed),
                 new JsonSerializerOptions(JsonSerializerDefaults.Web)),

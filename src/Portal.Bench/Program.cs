@@ -20,7 +20,18 @@ public static class BenchProgram
         };
         leaderboard.SetAction(async (parse, ct) =>
             await LeaderboardBench.RunAsync(parse.GetValue(runs), parse.GetValue(repeat), parse.GetValue(targetMs), parse.GetValue(keep), parse.InvocationConfiguration.Output, ct));
-        var root = new RootCommand("portal-bench: server-time benchmarks of the portal on a seeded store") { leaderboard };
+        var queued = new Option<int>("--queued") { Description = "Queued runs to store", DefaultValueFactory = _ => 1000 };
+        var leaderboardRuns = new Option<int>("--leaderboard-runs") { Description = "Succeeded evaluation runs seeded for the leaderboard", DefaultValueFactory = _ => 2000 };
+        var runsVerb = new Command("runs",
+            "Stores N queued runs (a web node that only queues) beside the leaderboard's evaluation runs and times the runs page, " +
+            "the runs API and the leaderboard against the target")
+        {
+            queued, leaderboardRuns, repeat, targetMs, keep,
+        };
+        runsVerb.SetAction(async (parse, ct) =>
+            await RunsBench.RunAsync(parse.GetValue(queued), parse.GetValue(leaderboardRuns), parse.GetValue(repeat), parse.GetValue(targetMs),
+                parse.GetValue(keep), parse.InvocationConfiguration.Output, ct));
+        var root = new RootCommand("portal-bench: server-time benchmarks of the portal on a seeded store") { leaderboard, runsVerb };
         return await root.Parse(args).InvokeAsync();
     }
 }

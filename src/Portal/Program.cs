@@ -3,15 +3,15 @@ using Portal.Api;
 using Portal.Components;
 using Portal.Infrastructure;
 
+// `worker`: a jobs-only process (no web server) that joins the shared queue (Infrastructure/WorkerHost.cs).
+if (WorkerHost.Is(args)) return await WorkerHost.RunAsync(args);
 // `demo-report`: the demo benchmark run in this process, its tables printed (Demo/DemoReportCommand.cs).
 var demoReport = Portal.Demo.DemoReportCommand.Is(args) ? Portal.Demo.DemoReportCommand.Parse(args) : null;
 var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.Demo.DemoReportCommand.HostArgs(demoReport));
 // The top-level appsettings.json (copied next to the app) is the base configuration, whatever the working directory.
-builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource
-{
-    Path = "appsettings.json", Optional = false, ReloadOnChange = false,
-    FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(AppContext.BaseDirectory),
-});
+PortalConfiguration.AddAppSettings(builder.Configuration);
+// Portal:Mode=worker in any configuration source: the same as the `worker` verb.
+if (demoReport is null && builder.Configuration[$"{PortalOptions.Section}:Mode"] == PortalModes.Worker) return await WorkerHost.RunAsync(args);
 
 // Serve the static web assets (the top-level wwwroot/ through src/Portal/wwwroot, and MudBlazor's) from the build
 // output in every environment, wherever the app is started from, not only in Development.
@@ -36,6 +36,7 @@ app.MapArtifactApi();
 app.MapExperimentApi();
 app.MapMatrixApi();
 app.MapZooApi();
+app.MapWorkerApi();
 app.MapHangfireDashboard("/hangfire", new DashboardOptions
 {
     Authorization = [new LocalRequestsOnly(app.Services)],

@@ -1,4 +1,5 @@
 using Forensics.ML.Runtime;
+using Portal.Jobs;
 
 namespace Portal.Infrastructure;
 
@@ -17,6 +18,15 @@ public sealed class PortalOptions
     public bool HangfireDashboardRemote { get; set; }
     /// <summary>The MiniGenImage demo: dataset built and demo models registered on start.</summary>
     public DemoOptions Demo { get; set; } = new();
+    /// <summary>"portal" (pages, API and, with Jobs:RunWorkers, embedded job workers) or "worker" (jobs only, no web server; same as the `worker` verb).</summary>
+    public string Mode { get; set; } = PortalModes.Portal;
+}
+
+/// <summary>The process modes of <see cref="PortalOptions.Mode"/>.</summary>
+public static class PortalModes
+{
+    public const string Portal = "portal";
+    public const string Worker = "worker";
 }
 
 /// <summary>The MiniGenImage demo (models/demo/demo.json): built into the data directory and registered on first start.</summary>
@@ -43,6 +53,18 @@ public sealed class JobOptions
     public int LightWorkers { get; set; } = 2;
     /// <summary>Workers for runs that wait on other runs (pipelines): cheap, so many pipelines can wait at once.</summary>
     public int OrchestrationWorkers { get; set; } = 8;
-    /// <summary>How often a running job writes its progress and heartbeat, and checks for cancellation.</summary>
+    /// <summary>How often a running job writes its progress and heartbeat, and checks for cancellation; also the period of the worker's row heartbeat.</summary>
     public double HeartbeatSeconds { get; set; } = 1.0;
+    /// <summary>
+    /// The device kind ("cpu" or "cuda") of a device-heavy run whose config has no "device" field. Empty: the kind of this
+    /// node's Portal:Torch:Device, so a single portal always queues on the device queue it serves itself.
+    /// </summary>
+    public string DefaultDevice { get; set; } = "";
+    /// <summary>
+    /// The non-device queues this process serves besides its own device queue, comma-separated: "light", "orchestration",
+    /// both (default) or "none" (a GPU box that only takes device jobs).
+    /// </summary>
+    public string Queues { get; set; } = $"{JobQueues.Light},{JobQueues.Orchestration}";
+    /// <summary>A running run whose heartbeat is older than this is taken over by another worker (from its last checkpoint).</summary>
+    public double OrphanAfterSeconds { get; set; } = 30;
 }

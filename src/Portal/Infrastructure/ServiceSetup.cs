@@ -40,7 +40,8 @@ public static class ServiceSetup
     /// <summary>
     /// The job layer: runs, jobs and the Hangfire queue. The storage is named here and nowhere else (in-memory: the run
     /// rows in the store are the truth, and <see cref="RunRecovery"/> re-queues them on start), so a shared storage for
-    /// several worker machines replaces one line.
+    /// several worker machines replaces one line. A job-running process advertises itself (<see cref="WorkerHeartbeat"/>),
+    /// takes over orphaned runs (<see cref="OrphanSweeper"/>) and serves its own device kind's queue plus Jobs:Queues.
     /// </summary>
     public static IServiceCollection AddPortalJobs(this IServiceCollection services, IConfiguration config)
     {
@@ -50,6 +51,7 @@ public static class ServiceSetup
         services.AddTransient<RunService>();
         services.AddTransient<ExperimentService>();
         services.AddTransient<RunRecovery>();
+        services.AddTransient<WorkerDirectory>();
         services.AddTransient<DatasetService>();
         services.AddTransient<IRunJob, DatasetRegistrationJob>();
         services.AddTransient<IRunJob, EvaluationJob>();
@@ -68,34 +70,43 @@ public static class ServiceSetup
             .UseInMemoryStorage(new InMemoryStorageOptions { MaxExpirationTime = TimeSpan.FromHours(6) }));
         NoAutomaticRetries.Value.ToString();
 
-        var jobs = config.GetSection(PortalOptions.Section).Get<PortalOptions>()?.Jobs ?? new JobOptions();
+        var portal = config.GetSection(PortalOptions.Section).Get<PortalOptions>() ?? new PortalOptions();
+        var jobs = portal.Jobs;
+        var served = JobQueues.Served(portal); // also checks Torch:Device and Jobs:Queues at start, naming the setting
         services.AddHostedService<HangfireLogReset>();
-        services.AddHostedService<StartupRecovery>();
-        // After the recovery: the demo sees the build runs a previous process left queued.
-        services.AddTransient<IRunJob, Portal.Demo.MiniGenImageBuildJob>();
-        services.AddSingleton<Portal.Demo.DemoBootstrap>();
-        services.AddHostedService(sp => sp.GetRequiredService<Portal.Demo.DemoBootstrap>());
         if (jobs.RunWorkers)
         {
-            // One worker on the device queue: two heavy jobs never share the CPU/GPU.
+            // Before the job servers: the row exists and orphans are queued again before the first job is taken; stopped after them.
+            services.AddHostedService<WorkerHeartbeat>();
+            services.AddHostedService<OrphanSweeper>();
+        }
+        // After the recovery: the demo sees the build runs a previous process left queued. A worker leaves the demo to the web node.
+        services.AddTransient<IRunJob, Portal.Demo.MiniGenImageBuildJob>();
+        services.AddSingleton<Portal.Demo.DemoBootstrap>();
+        if (portal.Mode != PortalModes.Worker) services.AddHostedService(sp => sp.GetRequiredService<Portal.Demo.DemoBootstrap>());
+        if (jobs.RunWorkers)
+        {
+            // One worker on this machine's device queue: two heavy jobs never share the CPU/GPU.
             services.AddHangfireServer(o =>
             {
                 o.ServerName = $"{RunExecutor.WorkerName}:device";
-                o.Queues = [JobQueues.Device];
+                o.Queues = [served[0]];
                 o.WorkerCount = 1;
             });
-            services.AddHangfireServer(o =>
-            {
-                o.ServerName = $"{RunExecutor.WorkerName}:light";
-                o.Queues = [JobQueues.Light];
-                o.WorkerCount = Math.Max(1, jobs.LightWorkers);
-            });
-            services.AddHangfireServer(o =>
-            {
-                o.ServerName = $"{RunExecutor.WorkerName}:orchestration";
-                o.Queues = [JobQueues.Orchestration];
-                o.WorkerCount = Math.Max(1, jobs.OrchestrationWorkers);
-            });
+            if (served.Contains(JobQueues.Light))
+                services.AddHangfireServer(o =>
+                {
+                    o.ServerName = $"{RunExecutor.WorkerName}:light";
+                    o.Queues = [JobQueues.Light];
+                    o.WorkerCount = Math.Max(1, jobs.LightWorkers);
+                });
+            if (served.Contains(JobQueues.Orchestration))
+                services.AddHangfireServer(o =>
+                {
+                    o.ServerName = $"{RunExecutor.WorkerName}:orchestration";
+                    o.Queues = [JobQueues.Orchestration];
+                    o.WorkerCount = Math.Max(1, jobs.OrchestrationWorkers);
+                });
         }
         return services;
     }
@@ -162,17 +173,6 @@ sealed class HangfireLogReset : IHostedService
         Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
         return Task.CompletedTask;
     }
-}
-
-/// <summary>Re-queues the runs a previous process left behind, after the store is migrated.</summary>
-sealed class StartupRecovery(RunRecovery recovery, IOptions<PortalOptions> options) : IHostedService
-{
-    public async Task StartAsync(CancellationToken ct)
-    {
-        if (options.Value.Jobs.RunWorkers) await recovery.RequeueOrphansAsync(ct);
-    }
-
-    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
 }
 
 /// <summary>Loads torch off the start-up path; /api/health and the System page report its status.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Hangfire;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -38,7 +39,8 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
         cancellations.Register(runId, cancel);
         var context = new RunContext(runId, run.Kind, run.ConfigJson, run.Attempts, paths, dbFactory, services, cancel.Token);
         using var stopHeartbeat = new CancellationTokenSource();
-        var heartbeat = HeartbeatAsync(context, cancel, stopHeartbeat.Token);
+        var lost = new StrongBox<bool>();
+        var heartbeat = HeartbeatAsync(context, cancel, lost, stopHeartbeat.Token);
         try
         {
             await context.LogAsync(run.Attempts > 1 ? $"taken up again (attempt {run.Attempts}) by {WorkerName}" : $"started by {WorkerName}");
@@ -51,7 +53,13 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
         {
             await StopAsync(stopHeartbeat, heartbeat);
             await FlushProgressAsync(context);
-            if (shutdown.IsCancellationRequested && !await CancelRequestedAsync(runId))
+            if (lost.Value)
+            {
+                // Another worker took the run over (this one's heartbeat had gone stale): stop without writing its state.
+                logger.LogWarning("Run {RunId} was taken over by another worker; this execution stopped", runId);
+                await context.LogAsync($"{WorkerName} lost the run to a takeover and stopped its execution", "warning");
+            }
+            else if (shutdown.IsCancellationRequested && !await CancelRequestedAsync(runId))
             {
                 // The process is stopping: hand the run back so the next start (or another worker) takes it up again.
                 await FinishAsync(runId, RunStatus.Queued, null);
@@ -97,7 +105,8 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
         return await db.Runs.AsNoTracking().SingleAsync(r => r.Id == runId);
     }
 
-    async Task HeartbeatAsync(RunContext context, CancellationTokenSource cancel, CancellationToken stop)
+    /// <summary>Writes progress and heartbeat; cancels the job on a cancel request, or when the run is no longer this worker's (<paramref name="lost"/>).</summary>
+    async Task HeartbeatAsync(RunContext context, CancellationTokenSource cancel, StrongBox<bool> lost, CancellationToken stop)
     {
         var period = TimeSpan.FromSeconds(Math.Max(0.1, options.Value.Jobs.HeartbeatSeconds));
         try
@@ -105,7 +114,12 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
             while (!stop.IsCancellationRequested)
             {
                 await Task.Delay(period, stop);
-                await FlushProgressAsync(context);
+                if (await FlushProgressAsync(context) == 0)
+                {
+                    lost.Value = true;
+                    await cancel.CancelAsync();
+                    return;
+                }
                 if (await CancelRequestedAsync(context.RunId)) cancel.Cancel();
             }
         }
@@ -116,16 +130,16 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
         }
     }
 
-    async Task FlushProgressAsync(RunContext context)
+    /// <summary>Writes progress and heartbeat while the run is this worker's; returns the rows written (0: taken over).</summary>
+    async Task<int> FlushProgressAsync(RunContext context)
     {
         var changed = context.TakeProgress(out var progress, out var phase);
         await using var db = await dbFactory.CreateDbContextAsync();
         var now = DateTime.UtcNow;
         var mine = db.Runs.Where(r => r.Id == context.RunId && r.Status == RunStatus.Running && r.Worker == WorkerName);
-        if (changed)
-            await mine.ExecuteUpdateAsync(s => s.SetProperty(r => r.Progress, progress).SetProperty(r => r.Phase, phase).SetProperty(r => r.HeartbeatAt, now));
-        else
-            await mine.ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, now));
+        return changed
+            ? await mine.ExecuteUpdateAsync(s => s.SetProperty(r => r.Progress, progress).SetProperty(r => r.Phase, phase).SetProperty(r => r.HeartbeatAt, now))
+            : await mine.ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, now));
     }
 
     async Task<bool> CancelRequestedAsync(long runId)

@@ -1,28 +1,99 @@
+using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Portal.Infrastructure;
 using Portal.Store;
 
 namespace Portal.Jobs;
 
 /// <summary>
-/// On start, takes up the runs a previous process left queued or running: the in-process queue did not survive it, so
-/// they are queued again (a running one resumes from its own checkpoint). Runs whose cancellation was requested are
-/// closed as canceled. With a shared queue and several workers (later), only runs whose worker is gone are taken.
+/// Takes over the runs whose worker vanished, so another worker resumes them from their last checkpoint. A running run is
+/// orphaned when its heartbeat is older than Portal:Jobs:OrphanAfterSeconds, or when its worker ran on this host and that
+/// process no longer exists (a restart on one machine resumes at once, without waiting for the heartbeat to age). Live
+/// runs of other machines are never touched. The takeover is one conditional UPDATE (running -> queued, only while the
+/// row still shows the same worker and, for the heartbeat rule, a stale heartbeat), so of two sweepers only one wins and
+/// enqueues it. Every job-running process sweeps at start and then periodically (<see cref="OrphanSweeper"/>).
 /// </summary>
-public sealed class RunRecovery(IDbContextFactory<PortalDb> dbFactory, IRunQueue queue, ILogger<RunRecovery> logger)
+public sealed class RunRecovery(IDbContextFactory<PortalDb> dbFactory, IRunQueue queue, IOptions<PortalOptions> options, ILogger<RunRecovery> logger)
 {
-    public async Task<int> RequeueOrphansAsync(CancellationToken ct = default)
+    /// <summary>
+    /// One sweep. At start (<paramref name="atStart"/>) it also closes runs whose cancellation was requested while queued,
+    /// moves unfinished runs stored on the legacy "device" queue to the default kind's device queue, and, when the queue
+    /// is in-process (lost with the previous process), enqueues the queued runs again. Returns the runs enqueued.
+    /// </summary>
+    public async Task<int> SweepAsync(bool atStart, CancellationToken ct = default)
     {
+        var o = options.Value;
+        var served = JobQueues.Served(o);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var now = DateTime.UtcNow;
-        await db.Runs.Where(r => (r.Status == RunStatus.Running || r.Status == RunStatus.Queued) && r.CancelRequested)
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Canceled).SetProperty(r => r.FinishedAt, now)
-                .SetProperty(r => r.Error, "canceled by request"), ct);
-        await db.Runs.Where(r => r.Status == RunStatus.Running)
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Queued).SetProperty(r => r.Worker, (string?)null), ct);
-        var orphans = await db.Runs.Where(r => r.Status == RunStatus.Queued).OrderBy(r => r.Id)
-            .Select(r => new { r.Id, r.Queue }).ToListAsync(ct);
-        foreach (var o in orphans) queue.Enqueue(o.Id, o.Queue);
-        if (orphans.Count > 0) logger.LogInformation("Queued again {Count} run(s) left by a previous process", orphans.Count);
-        return orphans.Count;
+        var enqueued = new List<(long Id, string Queue)>();
+        if (atStart)
+        {
+            // Queued with a cancel request: a shutdown handed it back after the request; nobody holds it.
+            await db.Runs.Where(r => r.Status == RunStatus.Queued && r.CancelRequested)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Canceled).SetProperty(r => r.FinishedAt, now)
+                    .SetProperty(r => r.Error, "canceled by request"), ct);
+            // Runs stored before the per-kind device queues: the kind a config without "device" gets today.
+            var legacyTarget = JobQueues.ForDevice(JobQueues.DefaultDeviceKind(o));
+            await db.Runs.Where(r => r.Queue == JobQueues.Device && (r.Status == RunStatus.Queued || r.Status == RunStatus.Running))
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.Queue, legacyTarget), ct);
+        }
+
+        var cutoff = now - TimeSpan.FromSeconds(Math.Max(0.5, o.Jobs.OrphanAfterSeconds));
+        var running = await db.Runs.AsNoTracking().Where(r => r.Status == RunStatus.Running)
+            .Select(r => new { r.Id, r.Worker, r.HeartbeatAt, r.Queue, r.CancelRequested }).ToListAsync(ct);
+        foreach (var r in running)
+        {
+            // An in-process queue delivers only to this process: take only what this process can run.
+            if (!queue.Durable && !served.Contains(r.Queue)) continue;
+            var stale = r.HeartbeatAt is null || r.HeartbeatAt < cutoff;
+            var reason = stale ? $"heartbeat older than {o.Jobs.OrphanAfterSeconds:0.#} s (last {r.HeartbeatAt:u})"
+                : ProcessGone(r.Worker, atStart);
+            if (!stale && reason is null) continue;
+            var rows = db.Runs.Where(x => x.Id == r.Id && x.Status == RunStatus.Running && x.Worker == r.Worker);
+            if (stale) rows = rows.Where(x => x.HeartbeatAt == null || x.HeartbeatAt < cutoff);
+            var target = r.CancelRequested ? RunStatus.Canceled : RunStatus.Queued;
+            var taken = target == RunStatus.Queued
+                ? await rows.ExecuteUpdateAsync(s => s.SetProperty(x => x.Status, RunStatus.Queued).SetProperty(x => x.Worker, (string?)null), ct)
+                : await rows.ExecuteUpdateAsync(s => s.SetProperty(x => x.Status, RunStatus.Canceled).SetProperty(x => x.FinishedAt, now)
+                    .SetProperty(x => x.Error, "canceled by request"), ct);
+            if (taken == 0) continue; // another sweeper took it first, or its worker wrote a heartbeat meanwhile
+            db.RunLog.Add(new RunLogLine { RunId = r.Id, At = now, Level = "warning",
+                Message = $"worker {r.Worker} is gone ({reason}); " + (target == RunStatus.Queued ? $"taken over by {RunExecutor.WorkerName}" : "closed as canceled by request") });
+            if (target == RunStatus.Queued) enqueued.Add((r.Id, r.Queue));
+        }
+        await db.SaveChangesAsync(ct);
+
+        if (atStart && !queue.Durable)
+        {
+            // The previous process's in-process queue is gone: every queued run this process serves is delivered again.
+            var queued = await db.Runs.AsNoTracking().Where(r => r.Status == RunStatus.Queued && served.Contains(r.Queue))
+                .OrderBy(r => r.Id).Select(r => new { r.Id, r.Queue }).ToListAsync(ct);
+            enqueued.AddRange(queued.Where(q => enqueued.All(e => e.Id != q.Id)).Select(q => (q.Id, q.Queue)));
+        }
+        foreach (var (id, q) in enqueued.OrderBy(e => e.Id)) queue.Enqueue(id, q);
+        if (enqueued.Count > 0) logger.LogInformation("Queued {Count} run(s) again (orphaned or left queued)", enqueued.Count);
+        return enqueued.Count;
+    }
+
+    /// <summary>
+    /// Why a worker on this host is gone (null when it may be alive or is elsewhere): its process no longer exists, or, at
+    /// start, it carries this very process's name (a container restarted with the same pid runs nothing yet).
+    /// </summary>
+    static string? ProcessGone(string? worker, bool atStart)
+    {
+        if (worker is null) return "no worker recorded";
+        var colon = worker.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(worker.AsSpan(colon + 1), out var pid)) return null;
+        if (!string.Equals(worker[..colon], Environment.MachineName, StringComparison.OrdinalIgnoreCase)) return null;
+        if (pid == Environment.ProcessId) return atStart ? "this process restarted with the same id" : null;
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return process.HasExited ? "its process has exited" : null;
+        }
+        catch (ArgumentException) { return "its process no longer exists"; }
+        catch (InvalidOperationException) { return "its process no longer exists"; }
     }
 }

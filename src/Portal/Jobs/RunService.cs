@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Portal.Infrastructure;
 using Portal.Store;
 
 namespace Portal.Jobs;
@@ -12,7 +14,8 @@ namespace Portal.Jobs;
 public enum CancelOutcome { NotFound, AlreadyFinished, Canceled, Requested }
 
 /// <summary>Creates, cancels and re-runs runs. Shared by the UI, the API and other jobs.</summary>
-public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue queue, RunCancellations cancellations, IEnumerable<IRunJob> jobs)
+public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue queue, RunCancellations cancellations, IEnumerable<IRunJob> jobs,
+    IOptions<PortalOptions> options)
 {
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -20,7 +23,10 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
     public static readonly string CodeVersion =
         typeof(RunService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
-    /// <summary>Stores a queued run of <paramref name="kind"/> and enqueues it on its job's queue; tags label it (not part of the config hash).</summary>
+    /// <summary>
+    /// Stores a queued run of <paramref name="kind"/> and enqueues it on its job's queue (a device-heavy job: the queue of the
+    /// config's "device" kind, else of Portal:Jobs:DefaultDevice); tags label it (not part of the config hash).
+    /// </summary>
     public async Task<Run> CreateAsync(string kind, object config, long? seed = null, long? rerunOf = null, IEnumerable<string>? tags = null)
     {
         var job = jobs.FirstOrDefault(j => j.Kind == kind) ?? throw new ArgumentException($"unknown run kind '{kind}'", nameof(kind));
@@ -28,10 +34,12 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
         try { storedTags = RunTags.Format(tags); }
         catch (ArgumentException e) { throw new FieldException("tags", e.Message); }
         var configJson = config as string ?? JsonSerializer.Serialize(config, Json);
+        var device = DeviceOf(configJson);
         await job.ValidateAsync(configJson);
+        var runQueue = job.Queue == JobQueues.Device ? JobQueues.ForDevice(device ?? JobQueues.DefaultDeviceKind(options.Value)) : job.Queue;
         var run = new Run
         {
-            Kind = kind, Queue = job.Queue, ConfigJson = configJson, ConfigHash = ConfigHash(kind, configJson),
+            Kind = kind, Queue = runQueue, ConfigJson = configJson, ConfigHash = ConfigHash(kind, configJson),
             Status = RunStatus.Queued, CreatedAt = DateTime.UtcNow, Seed = seed, CodeVersion = CodeVersion, RerunOf = rerunOf, Tags = storedTags,
         };
         await using (var db = await dbFactory.CreateDbContextAsync())
@@ -89,6 +97,20 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
         var rerun = await CreateAsync(old.Kind, old.ConfigJson, old.Seed, old.Id, RunTags.Parse(old.Tags));
         foreach (var hook in jobs.OfType<IRerunHook>().Where(h => h.Kind == old.Kind)) await hook.OnRerunAsync(old, rerun);
         return rerun;
+    }
+
+    /// <summary>The config's "device" field ("cpu" or "cuda"), null when absent; anything else is a 400 naming "device".</summary>
+    static string? DeviceOf(string configJson)
+    {
+        JsonNode? node;
+        try { node = JsonNode.Parse(configJson); }
+        catch (JsonException e) { throw new FieldException("config", $"config is not valid JSON: {e.Message}"); }
+        if (node is not JsonObject config || !config.TryGetPropertyValue("device", out var value) || value is null) return null;
+        var kinds = string.Join(" or ", JobQueues.DeviceKinds.Select(k => $"\"{k}\""));
+        if (value.GetValueKind() != JsonValueKind.String)
+            throw new FieldException("device", $"device must be a string, {kinds}, not {value.ToJsonString()}");
+        var device = value.GetValue<string>();
+        return JobQueues.DeviceKinds.Contains(device) ? device : throw new FieldException("device", $"device must be {kinds}, not \"{device}\"");
     }
 
     /// <summary>SHA-256 of the kind and the config with its object keys sorted: equal configs, equal hashes.</summary>

@@ -14,6 +14,8 @@ public class PortalDb(DbContextOptions<PortalDb> options) : DbContext(options)
     public DbSet<RunLogLine> RunLog => Set<RunLogLine>();
     public DbSet<Artifact> Artifacts => Set<Artifact>();
     public DbSet<Leaderboard.LeaderboardEntry> LeaderboardEntries => Set<Leaderboard.LeaderboardEntry>();
+    /// <summary>The job-running processes and their heartbeats (table "Workers").</summary>
+    public DbSet<WorkerNode> Workers => Set<WorkerNode>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDb).Assembly);

@@ -27,7 +27,8 @@ public class HealthAndPagesTests
     public async Task Health_is_503_when_the_database_is_unusable()
     {
         using var tmp = new TempDir();
-        await using var app = new PortalFactory(tmp.Path);
+        // No job servers: their worker heartbeat would write (and so re-create) the file while it is being replaced.
+        await using var app = new PortalFactory(tmp.Path, settings: new Dictionary<string, string> { ["Portal:Jobs:RunWorkers"] = "false" });
         var client = app.CreateClient();
         await Wait.UntilAsync(async () => (await client.GetAsync("/api/health")).StatusCode, s => s == HttpStatusCode.OK, what: "health 200");
         // A database file replaced by garbage: the health check must say so rather than claim all is well.

@@ -39,7 +39,7 @@ public sealed class EvaluatePageTests : PortalComponentTest
 
         cut.WaitForAssertion(() => Assert.Single(Queue.Enqueued));
         Assert.True(Queue.Enqueued.TryPeek(out var queued));
-        Assert.Equal(JobQueues.Device, queued.Queue);
+        Assert.Equal(JobQueues.DeviceCpu, queued.Queue);
         using var db = Db();
         var run = db.Runs.Single(r => r.Id == queued.RunId);
         Assert.Equal("evaluate", run.Kind);

@@ -25,7 +25,7 @@ public sealed class OverviewPagesTests : PortalComponentTest
         Assert.Equal(torch.Workaround is not null, cut.FindAll("[data-testid=torch-workaround]").Count == 1);
         Assert.Contains(Path.GetFileName(DataDir), cut.Find("[data-testid=data-dir]").TextContent);
         Assert.StartsWith("portal-ui-", cut.Find("[data-testid=sqlite-path]").TextContent.Trim());
-        Assert.Equal(["device", "light"], cut.FindAll("[data-testid=queue-enqueued]").Select(e => e.GetAttribute("data-queue")));
+        Assert.Equal(["device-cpu", "device-cuda", "light", "orchestration"], cut.FindAll("[data-testid=queue-enqueued]").Select(e => e.GetAttribute("data-queue")));
         Assert.All(cut.FindAll("[data-testid=queue-enqueued] td"), td => Assert.Equal("0", td.TextContent.Trim()));
         Assert.Contains("0", cut.Find("[data-testid=queue-processing]").TextContent);
         Assert.NotNull(cut.Find("[data-testid=no-servers]"));

@@ -59,6 +59,7 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         Services.AddTransient<RunService>();
         Services.AddTransient<ExperimentService>();
         Services.AddTransient<DatasetService>();
+        Services.AddTransient<WorkerDirectory>();
         Services.AddSingleton<JobStorage>(new InMemoryStorage());
         Services.AddDemoBenchmark();
         // The pages poll only in an interactive renderer, as in the app (set after the services: it builds the provider).

@@ -31,7 +31,7 @@ public sealed class ProtocolFormsTests : ProtocolComponentTest
     Run QueuedRun()
     {
         Assert.True(Queue.Enqueued.TryPeek(out var queued));
-        Assert.Equal(JobQueues.Device, queued.Queue);
+        Assert.Equal(JobQueues.DeviceCpu, queued.Queue);
         using var db = Db();
         return db.Runs.Single(r => r.Id == queued.RunId);
     }

@@ -35,7 +35,7 @@ public sealed class TrainPageTests : PortalComponentTest
 
         cut.WaitForAssertion(() => Assert.Single(Queue.Enqueued));
         Assert.True(Queue.Enqueued.TryPeek(out var queued));
-        Assert.Equal(JobQueues.Device, queued.Queue);
+        Assert.Equal(JobQueues.DeviceCpu, queued.Queue);
         var run = QueuedRun(queued.RunId);
         Assert.Equal(TrainingJob.KindName, run.Kind);
         Assert.Equal(17, run.Seed);

@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Portal.Demo;
+using Portal.Jobs;
 using Portal.Store;
 using Portal.Tests.Support;
 
@@ -58,7 +59,7 @@ public sealed class DemoBootstrapTests(DemoModels models) : IClassFixture<DemoMo
             {
                 var builds = await db.Runs.AsNoTracking().Where(r => r.Kind == MiniGenImageBuildJob.KindName).ToListAsync();
                 runId = Assert.Single(builds).Id;
-                Assert.Equal("device", builds[0].Queue);
+                Assert.Equal(JobQueues.DeviceCpu, builds[0].Queue);
             }
             using var client = first.CreateClient();
             var run = await Wait.RunFinishedAsync(client, runId, TimeSpan.FromSeconds(120));

@@ -55,7 +55,7 @@ public class AlignmentJobTests
         var source = await client.GetJsonAsync($"/api/datasets/{sourceId}");
 
         var queued = await client.PostJsonAsync("/api/runs", new { kind = "align", config = new { sourceDatasetId = sourceId, vae = "models/tiny-vae" } }, 202);
-        Assert.Equal("device", queued.GetProperty("queue").GetString());
+        Assert.Equal("device-cpu", queued.GetProperty("queue").GetString());
         var runId = queued.GetProperty("id").GetInt64();
         var run = await Wait.RunFinishedAsync(client, runId, TimeSpan.FromSeconds(120));
         Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());

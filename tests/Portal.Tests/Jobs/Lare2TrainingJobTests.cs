@@ -100,7 +100,7 @@ public class Lare2TrainingJobTests
             config = new { trainDatasetId = datasetId, arch = "lare2", lareRunId = lareRun, initWeightsId = tower.GetProperty("id").GetInt64(), epochs = 2, pairsPerBatch = 2, seed = 3 },
         }, 202);
         var id = queued.GetProperty("id").GetInt64();
-        Assert.Equal("device", queued.GetProperty("queue").GetString());
+        Assert.Equal("device-cpu", queued.GetProperty("queue").GetString());
         var run = await Wait.RunFinishedAsync(client, id, TimeSpan.FromSeconds(180));
         Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());
 

@@ -64,23 +64,9 @@ public class ProcessKillTests
         return port;
     }
 
-    /// <summary>The portal's build output, found beside this test's (same configuration).</summary>
-    static string PortalDll()
-    {
-        var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        var tfm = bin.Name;
-        var configuration = bin.Parent!.Name;
-        var dir = bin;
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Portal.sln"))) dir = dir.Parent;
-        if (dir is null) throw new InvalidOperationException("Portal.sln not found above " + AppContext.BaseDirectory);
-        var dll = Path.Combine(dir.FullName, "src", "Portal", "bin", configuration, tfm, "Portal.dll");
-        if (!File.Exists(dll)) throw new FileNotFoundException("build the portal first", dll);
-        return dll;
-    }
-
     static Process StartPortal(string dataDir, int port)
     {
-        var info = new ProcessStartInfo("dotnet", [PortalDll(), "--urls", $"http://127.0.0.1:{port}"])
+        var info = new ProcessStartInfo("dotnet", [WorkerProcess.Dll(), "--urls", $"http://127.0.0.1:{port}"])
         {
             WorkingDirectory = dataDir,
             RedirectStandardOutput = true,

@@ -46,7 +46,7 @@ public class TrainingJobTests
             seed = 5,
         }, 202);
         var id = queued.GetProperty("id").GetInt64();
-        Assert.Equal("device", queued.GetProperty("queue").GetString());
+        Assert.Equal("device-cpu", queued.GetProperty("queue").GetString());
         var run = await Wait.RunFinishedAsync(client, id, TimeSpan.FromSeconds(180));
         Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());
 
