@@ -60,7 +60,7 @@ public static class DetectorTrainer
         model.to(device);
         var named = model.named_parameters().ToList();
         var names = named.Select(p => p.name).ToList();
-        using var optimizer = optim.Adam(named.Select(p => p.parameter), lr: options.LearningRate,
+        using var optimizer = new KeptAliveAdam(named.Select(p => p.parameter), lr: options.LearningRate,
             beta1: options.Betas.Beta1, beta2: options.Betas.Beta2, weight_decay: 0);
         if (resume is not null)
         {
