@@ -39,7 +39,8 @@ public sealed class KeptAliveBatchNorm2d : BatchNorm
         var averageFactor = momentum ?? 0.0;
         if (training && track_running_stats && num_batches_tracked is not null)
         {
-            num_batches_tracked.add_(KeptAliveScalars.One);
+            // add_(Scalar) alone would pass an implicit alpha 1, so both are the kept-alive one.
+            num_batches_tracked.add_(KeptAliveScalars.One, KeptAliveScalars.One);
             if (momentum is null) averageFactor = 1.0 / num_batches_tracked.ItemAsDouble();
         }
         // As torch: batch statistics in training, or in eval when there are no running statistics.

@@ -39,4 +39,97 @@ public static class KeptAliveScalars
         using var value = tensor.ToScalar();
         return value.ToSingle();
     }
+
+    // Tensor-and-number ops with the number's Scalar alive until the native call has returned. Each does the same
+    // TorchSharp call as the operator or overload it replaces, so results are bit-identical.
+
+    /// <summary><c>a + b</c> (TorchSharp's <c>a.add(b)</c> passes an implicit alpha 1).</summary>
+    public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
+
+    /// <summary><c>a + b</c> for a number <paramref name="b"/>.</summary>
+    public static Tensor Plus(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        return a.add(value, One);
+    }
+
+    /// <summary><c>a - b</c> for a number <paramref name="b"/>.</summary>
+    public static Tensor Minus(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        return a.sub(value);
+    }
+
+    /// <summary><c>b - a</c> for a number <paramref name="b"/> (as TorchSharp's operator: <c>(-a) + b</c>).</summary>
+    public static Tensor SubtractedFrom(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        using var negated = a.negative();
+        return negated.add(value, One);
+    }
+
+    /// <summary><c>a * b</c> for a number <paramref name="b"/>.</summary>
+    public static Tensor Times(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        return a.mul(value);
+    }
+
+    /// <summary><c>a / b</c> for a number <paramref name="b"/>.</summary>
+    public static Tensor DividedBy(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        return a.div(value);
+    }
+
+    /// <summary><c>a.pow(b)</c> for a number <paramref name="b"/>.</summary>
+    public static Tensor Power(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        return a.pow(value);
+    }
+
+    /// <summary><c>a.clamp(min, max)</c> for numbers.</summary>
+    public static Tensor ClampTo(this Tensor a, double min, double max)
+    {
+        using var low = min.ToScalar();
+        using var high = max.ToScalar();
+        return a.clamp(low, high);
+    }
+
+    /// <summary>In place <c>a += b</c> for a number <paramref name="b"/>.</summary>
+    public static Tensor AddInPlace(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        return a.add_(value, One);
+    }
+
+    /// <summary>In place <c>a -= b</c> for a number <paramref name="b"/>.</summary>
+    public static Tensor SubInPlace(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        return a.sub_(value);
+    }
+
+    /// <summary>In place <c>a *= b</c> for a number <paramref name="b"/>.</summary>
+    public static Tensor MulInPlace(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        return a.mul_(value);
+    }
+
+    /// <summary>In place <c>a /= b</c> for a number <paramref name="b"/>.</summary>
+    public static Tensor DivInPlace(this Tensor a, double b)
+    {
+        using var value = b.ToScalar();
+        return a.div_(value);
+    }
+
+    /// <summary>In place <c>a.clamp_(min, max)</c> for numbers.</summary>
+    public static Tensor ClampInPlace(this Tensor a, double min, double max)
+    {
+        using var low = min.ToScalar();
+        using var high = max.ToScalar();
+        return a.clamp_(low, high);
+    }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Forensics.ML.Data;
 using Forensics.ML.Models;
+using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -138,7 +139,7 @@ public static class DetectorTrainer
         var p = model.Options.Dropout;
         if (p <= 0) return fc.forward(features).squeeze(1);
         // The mask is drawn on the CPU so one generator serves any device.
-        using var mask = empty(features.shape, ScalarType.Float32).bernoulli_(1 - p, dropoutRng).div_(1 - p);
+        using var mask = empty(features.shape, ScalarType.Float32).bernoulli_(1 - p, dropoutRng).DivInPlace(1 - p);
         using var onDevice = mask.to(features.device);
         using var dropped = features.mul(onDevice);
         using var logits = fc.forward(dropped);

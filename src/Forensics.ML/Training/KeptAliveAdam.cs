@@ -62,7 +62,8 @@ public sealed class KeptAliveAdam : Adam
                 state.exp_avg_sq.mul_(beta2Scalar).addcmul_(grad, grad.conj(), value: oneMinusBeta2);
 
                 using var sqrtBiasCorrection2 = Math.Sqrt(biasCorrection2).ToScalar();
-                var denom = state.exp_avg_sq.sqrt().div(sqrtBiasCorrection2).add_(epsScalar);
+                // add_(Scalar) alone would pass an implicit alpha 1, so the kept-alive one is passed.
+                var denom = state.exp_avg_sq.sqrt().div(sqrtBiasCorrection2).add_(epsScalar, KeptAliveScalars.One);
 
                 using var negativeStepSize = (-(lr / biasCorrection1)).ToScalar();
                 param.addcdiv_(state.exp_avg, denom, value: negativeStepSize);
