@@ -104,6 +104,9 @@ public static class KeptAliveScalars
         return a.add_(value, One);
     }
 
+    /// <summary>In place <c>a += b</c> for a tensor <paramref name="b"/> (TorchSharp's <c>add_(b)</c> passes an implicit alpha 1).</summary>
+    public static Tensor AddInPlace(this Tensor a, Tensor b) => a.add_(b, One);
+
     /// <summary>In place <c>a -= b</c> for a number <paramref name="b"/>.</summary>
     public static Tensor SubInPlace(this Tensor a, double b)
     {
