@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Forensics.ML.Datasets;
 using Forensics.ML.Imaging;
 using Forensics.ML.Models.Diffusion;
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -231,10 +232,10 @@ public static class Reconstruction
         using var scope = NewDisposeScope();
         var prepared = images.Select((image, i) => Prepare(image, sizes[i])).ToArray();
         // Not in place: with one image, cat and to() may hand back a view of the caller's tensor.
-        var x = cat(prepared, 0).to(device).mul(2).sub_(1);
+        var x = cat(prepared, 0).to(device).Times(2).SubInPlace(1);
         using var posterior = vae.Encode(x);
         var z = options.Posterior == PosteriorMode.Mean ? posterior.Mode() : SamplePerImage(posterior, options.Seed);
-        var y = vae.Decode(z).div_(2).add_(0.5).clamp_(0, 1).cpu();
+        var y = vae.Decode(z).DivInPlace(2).AddInPlace(0.5).ClampInPlace(0, 1).cpu();
         var outputs = new Tensor[images.Count];
         for (var i = 0; i < images.Count; i++)
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Forensics.ML.Models;
+using Forensics.ML.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -67,7 +68,7 @@ public static class Throughput
         }, budget);
 
         model.train();
-        using var optimizer = optim.Adam(model.parameters(), lr: 1e-4);
+        using var optimizer = new KeptAliveAdam(model.parameters(), lr: 1e-4);
         var (tReps, tSeconds) = Time(() =>
         {
             using var scope = NewDisposeScope();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Forensics.ML.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -82,13 +83,13 @@ public sealed class DcganGenerator : nn.Module<Tensor, Tensor>
         void Add(nn.Module<Tensor, Tensor> m) => layers.Add((layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), m));
         long width = (long)config.GeneratorWidth << (config.Stages - 1);
         Add(nn.ConvTranspose2d(config.LatentDim, width, 4, stride: 1, padding: 0, bias: false));
-        Add(nn.BatchNorm2d(width));
+        Add(new KeptAliveBatchNorm2d(width));
         Add(nn.ReLU(inplace: true));
         for (var s = 1; s < config.Stages; s++)
         {
             Add(nn.ConvTranspose2d(width, width / 2, 4, stride: 2, padding: 1, bias: false));
             width /= 2;
-            Add(nn.BatchNorm2d(width));
+            Add(new KeptAliveBatchNorm2d(width));
             Add(nn.ReLU(inplace: true));
         }
         Add(nn.ConvTranspose2d(width, 3, 4, stride: 2, padding: 1, bias: false));
@@ -126,7 +127,7 @@ public sealed class DcganDiscriminator : nn.Module<Tensor, Tensor>
         {
             Add(nn.Conv2d(width, width * 2, 4, stride: 2, padding: 1, bias: false));
             width *= 2;
-            Add(nn.BatchNorm2d(width));
+            Add(new KeptAliveBatchNorm2d(width));
             Add(nn.LeakyReLU(0.2, inplace: true));
         }
         Add(nn.Conv2d(width, 1, kernel_size: 4, stride: 1, padding: 0L, bias: false));
@@ -150,7 +151,7 @@ internal static class Dcgan
             {
                 case Conv2d c: nn.init.normal_(c.weight, 0, 0.02); break;
                 case ConvTranspose2d c: nn.init.normal_(c.weight, 0, 0.02); break;
-                case BatchNorm2d b:
+                case KeptAliveBatchNorm2d b:
                     nn.init.normal_(b.weight, 1, 0.02);
                     nn.init.zeros_(b.bias);
                     break;

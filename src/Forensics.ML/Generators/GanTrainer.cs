@@ -1,5 +1,6 @@
 using System.Globalization;
 using Forensics.ML.Randomness;
+using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -77,7 +78,7 @@ public static class GanTrainer
                 // Discriminator: real -> 1, fake -> 0 (fakes detached so only D learns here).
                 var fake = g.call(z);
                 var dLoss = nn.functional.binary_cross_entropy_with_logits(d.call(real), ones)
-                            + nn.functional.binary_cross_entropy_with_logits(d.call(fake.detach()), zeros);
+                            .Plus(nn.functional.binary_cross_entropy_with_logits(d.call(fake.detach()), zeros));
                 dAdam.zero_grad();
                 dLoss.backward();
                 dAdam.step();

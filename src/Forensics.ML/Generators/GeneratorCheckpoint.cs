@@ -76,7 +76,7 @@ public static class GeneratorCheckpoint
     public static TrainedPart Part(string prefix, nn.Module model, double lr, double beta1, double beta2)
     {
         var named = model.named_parameters().ToList();
-        var adam = optim.Adam(named.Select(p => p.parameter), lr: lr, beta1: beta1, beta2: beta2);
+        var adam = new KeptAliveAdam(named.Select(p => p.parameter), lr: lr, beta1: beta1, beta2: beta2);
         return new TrainedPart(prefix, model, adam, named.Select(p => p.name).ToList());
     }
 }

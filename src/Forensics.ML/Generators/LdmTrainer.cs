@@ -2,6 +2,7 @@ using System.Globalization;
 using Forensics.ML.Models.Clip;
 using Forensics.ML.Models.Diffusion;
 using Forensics.ML.Randomness;
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -169,7 +170,7 @@ public static class LdmTrainer
                 var index = tensor(indices);
                 using var noise = new Generator(VaeTrainer.SeedOf(options.Seed, NoiseStream, step));
                 var mean = means.index_select(0, index);
-                var latents = (mean + stds.index_select(0, index) * randn(mean.shape, generator: noise)) * scaling;
+                var latents = mean.Plus(stds.index_select(0, index) * randn(mean.shape, generator: noise)).Times(scaling);
                 var eps = randn(latents.shape, generator: noise);
                 var t = tensor(timesteps);
                 var noisy = scheduler.AddNoise(latents, eps, t);

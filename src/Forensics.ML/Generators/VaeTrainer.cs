@@ -1,6 +1,7 @@
 using System.Globalization;
 using Forensics.ML.Models.Diffusion;
 using Forensics.ML.Randomness;
+using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -131,7 +132,7 @@ public static class VaeTrainer
                 var rec = options.Loss == "l1" ? diff.abs().mean() : diff.square().mean();
                 var kl = KlPerImage(posterior).mean();
                 // Per-pixel reconstruction plus the KL scaled as LDM weighs it against the per-image pixel sum.
-                var loss = rec + kl * (options.KlWeight / pixels);
+                var loss = rec.Plus(kl.Times(options.KlWeight / pixels));
                 adam.zero_grad();
                 loss.backward();
                 adam.step();
@@ -160,7 +161,7 @@ public static class VaeTrainer
 
     /// <summary>KL(q(z|x) || N(0, I)) summed over each image's latent elements, [B].</summary>
     public static Tensor KlPerImage(DiagonalGaussian posterior) =>
-        (posterior.Mean.square() + posterior.LogVar.exp() - 1 - posterior.LogVar).sum([1, 2, 3]).mul(0.5);
+        posterior.Mean.square().Plus(posterior.LogVar.exp()).Minus(1).sub(posterior.LogVar).sum([1, 2, 3]).Times(0.5);
 
     /// <summary>1 / std of posterior samples of up to <see cref="ScalingImages"/> centre crops (LDM's scale_factor).</summary>
     public static double MeasureScalingFactor(AutoencoderKL vae, TrainingImages images, long seed)

@@ -1,4 +1,5 @@
 using SkiaSharp;
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -46,7 +47,7 @@ public static class ImageEncoder
     {
         ImageTensors.CheckImage(image, nameof(image));
         using var scope = torch.NewDisposeScope();
-        var bytes = image.to_type(ScalarType.Float32).mul(255f).add_(0.5f).clamp_(0f, 255f).to_type(ScalarType.Byte)
+        var bytes = image.to_type(ScalarType.Float32).Times(255f).AddInPlace(0.5f).ClampInPlace(0f, 255f).to_type(ScalarType.Byte)
             .permute(1, 2, 0).contiguous();
         return bytes.MoveToOuterDisposeScope();
     }
@@ -57,7 +58,7 @@ public static class ImageEncoder
         if (rgb.dtype != ScalarType.Byte || rgb.dim() != 3 || rgb.shape[2] != 3)
             throw new ArgumentException($"expected a uint8 tensor [H,W,3], got {rgb.dtype} [{string.Join(",", rgb.shape)}]", nameof(rgb));
         using var scope = torch.NewDisposeScope();
-        var image = rgb.permute(2, 0, 1).to_type(ScalarType.Float32).div_(255f).contiguous();
+        var image = rgb.permute(2, 0, 1).to_type(ScalarType.Float32).DivInPlace(255f).contiguous();
         return image.MoveToOuterDisposeScope();
     }
 

@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -75,7 +76,7 @@ public static class ImageOps
         using var scope = torch.NewDisposeScope();
         var mode = filter == ResizeFilter.Bicubic ? InterpolationMode.Bicubic : InterpolationMode.Bilinear;
         var resized = nn.functional.interpolate(image.unsqueeze(0), [height, width], mode: mode, align_corners: false, antialias: true)
-            .squeeze(0).clamp_(0f, 1f);
+            .squeeze(0).ClampInPlace(0f, 1f);
         return resized.MoveToOuterDisposeScope();
     }
 
@@ -107,7 +108,7 @@ public static class ImageOps
     public static Tensor Luma(Tensor image)
     {
         using var scope = torch.NewDisposeScope();
-        var luma = image[0].mul(LumaWeights.R).add_(image[1].mul(LumaWeights.G)).add_(image[2].mul(LumaWeights.B)).unsqueeze(0);
+        var luma = image[0].Times(LumaWeights.R).AddInPlace(image[1].Times(LumaWeights.G)).AddInPlace(image[2].Times(LumaWeights.B)).unsqueeze(0);
         return luma.MoveToOuterDisposeScope();
     }
 
@@ -137,7 +138,7 @@ public static class ImageOps
     internal static Tensor Blend(Tensor image, Tensor other, double ratio)
     {
         using var scope = torch.NewDisposeScope();
-        return image.mul(ratio).add_(other.mul(1.0 - ratio)).clamp_(0f, 1f).MoveToOuterDisposeScope();
+        return image.Times(ratio).AddInPlace(other.Times(1.0 - ratio)).ClampInPlace(0f, 1f).MoveToOuterDisposeScope();
     }
 
     /// <summary>RGB [3,H,W] to HSV [3,H,W] with H, S, V in [0,1] (torchvision's tensor formula).</summary>
@@ -170,12 +171,13 @@ public static class ImageOps
     {
         using var scope = torch.NewDisposeScope();
         var (h, s, v) = (hsv[0], hsv[1], hsv[2]);
-        var sector = torch.floor(h * 6.0);
-        var f = h * 6.0 - sector;
-        var i = torch.remainder(sector.to_type(ScalarType.Int32), 6);
-        var p = (v * (s.neg() + 1.0)).clamp(0f, 1f);
-        var q = (v * ((s * f).neg() + 1.0)).clamp(0f, 1f);
-        var t = (v * ((s * (f.neg() + 1.0)).neg() + 1.0)).clamp(0f, 1f);
+        var sector = torch.floor(h.Times(6.0));
+        var f = h.Times(6.0) - sector;
+        using var six = 6.ToScalar();
+        var i = torch.remainder(sector.to_type(ScalarType.Int32), six);
+        var p = (v * s.neg().Plus(1.0)).ClampTo(0f, 1f);
+        var q = (v * (s * f).neg().Plus(1.0)).ClampTo(0f, 1f);
+        var t = (v * (s * f.neg().Plus(1.0)).neg().Plus(1.0)).ClampTo(0f, 1f);
         var mask = i.unsqueeze(0).eq(torch.arange(6, dtype: ScalarType.Int32, device: hsv.device).view(-1, 1, 1)).to_type(hsv.dtype);
         var red = torch.stack([v, q, p, p, t, v]);
         var green = torch.stack([t, v, v, q, p, p]);

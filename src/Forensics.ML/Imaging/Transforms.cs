@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -131,7 +132,7 @@ public sealed class ColorJitter : ImageTransform<ColorJitterParameters>
     }
 
     /// <summary>clamp(factor * image).</summary>
-    public static Tensor AdjustBrightness(Tensor image, double factor) => image.mul(factor).clamp_(0f, 1f);
+    public static Tensor AdjustBrightness(Tensor image, double factor) => image.Times(factor).ClampInPlace(0f, 1f);
 
     /// <summary>Blend with the mean luma of the image.</summary>
     public static Tensor AdjustContrast(Tensor image, double factor)
@@ -264,7 +265,7 @@ public sealed class GaussianNoise : ImageTransform<NoiseParameters>
         using var generator = new torch.Generator(seed & long.MaxValue);
         using var scope = torch.NewDisposeScope();
         var noise = torch.randn(image.shape, dtype: ScalarType.Float32, generator: generator).to_type(image.dtype).to(image.device);
-        return image.add(noise.mul_(sigma255 / 255.0)).clamp_(0f, 1f).MoveToOuterDisposeScope();
+        return image.Plus(noise.MulInPlace(sigma255 / 255.0)).ClampInPlace(0f, 1f).MoveToOuterDisposeScope();
     }
 }
 

@@ -1,4 +1,5 @@
 using Forensics.ML.Models.Diffusion;
+using Forensics.ML.Runtime;
 using static TorchSharp.torch;
 
 namespace Forensics.ML.Lare;
@@ -41,7 +42,7 @@ public static class DireReconstruction
         var x = LareExtractor.Preprocess(image, options.ResizeTo).to(components.Device);
         var scaling = components.Vae.Config.ScalingFactor;
         Tensor latent;
-        using (var posterior = components.Vae.Encode(x)) latent = posterior.Mean.mul(scaling);
+        using (var posterior = components.Vae.Encode(x)) latent = posterior.Mean.Times(scaling);
         var condition = components.PromptEmbedding(options.Prompt);
 
         foreach (var t in ddim.InverseTimesteps)
@@ -56,7 +57,7 @@ public static class DireReconstruction
             using var step = ddim.Step(eps, t, latent);
             latent = step.PrevSample.alias();
         }
-        var reconstruction = components.Vae.Decode(latent.div(scaling));
-        return (x - reconstruction).abs_().div_(2).squeeze(0).to_type(ScalarType.Float32).cpu().contiguous().MoveToOuterDisposeScope();
+        var reconstruction = components.Vae.Decode(latent.DividedBy(scaling));
+        return (x - reconstruction).abs_().DivInPlace(2).squeeze(0).to_type(ScalarType.Float32).cpu().contiguous().MoveToOuterDisposeScope();
     }
 }

@@ -1,5 +1,6 @@
 using Forensics.ML.Imaging;
 using Forensics.ML.Models.Diffusion;
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -56,8 +57,8 @@ public sealed class LareExtractor
         // PIL resamples an RGB image in two 8-bit passes, horizontal then vertical, rounding after each.
         if (width != size) resized = Quantize(ImageOps.Resize(resized, height, size, ResizeFilter.Bicubic));
         if (height != size) resized = Quantize(ImageOps.Resize(resized, size, size, ResizeFilter.Bicubic));
-        return resized.mul(2).sub_(1).unsqueeze(0).MoveToOuterDisposeScope();
-        static Tensor Quantize(Tensor x) => x.mul_(255).round_().div_(255);
+        return resized.Times(2).SubInPlace(1).unsqueeze(0).MoveToOuterDisposeScope();
+        static Tensor Quantize(Tensor x) => x.MulInPlace(255).round_().DivInPlace(255);
     }
 
     /// <summary>The LaRE map [C, h, w] (float32, CPU) of one image.</summary>
@@ -95,7 +96,7 @@ public sealed class LareExtractor
                 latent = single.Sample(generator);
             }
             else latent = mean;
-            latent = latent.mul(scaling);
+            latent = latent.Times(scaling);
             var shape = latent.shape.ToArray();
             shape[0] = e;
             var noise = randn(shape, ScalarType.Float32, CPU, generator: generator).to(device);
@@ -120,6 +121,6 @@ public sealed class LareExtractor
     {
         if (Components.Schedule.PredictionType == "epsilon") return noise;
         var acp = Components.Scheduler.AlphasCumprod[t].to(latents.device).to_type(latents.dtype);
-        return acp.sqrt() * noise - (1.0 - acp).sqrt() * latents;
+        return acp.sqrt() * noise - acp.SubtractedFrom(1.0).sqrt() * latents;
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Forensics.ML.Data;
 using Forensics.ML.Models;
+using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -60,7 +61,7 @@ public static class DetectorTrainer
         model.to(device);
         var named = model.named_parameters().ToList();
         var names = named.Select(p => p.name).ToList();
-        using var optimizer = optim.Adam(named.Select(p => p.parameter), lr: options.LearningRate,
+        using var optimizer = new KeptAliveAdam(named.Select(p => p.parameter), lr: options.LearningRate,
             beta1: options.Betas.Beta1, beta2: options.Betas.Beta2, weight_decay: 0);
         if (resume is not null)
         {
@@ -138,7 +139,7 @@ public static class DetectorTrainer
         var p = model.Options.Dropout;
         if (p <= 0) return fc.forward(features).squeeze(1);
         // The mask is drawn on the CPU so one generator serves any device.
-        using var mask = empty(features.shape, ScalarType.Float32).bernoulli_(1 - p, dropoutRng).div_(1 - p);
+        using var mask = empty(features.shape, ScalarType.Float32).bernoulli_(1 - p, dropoutRng).DivInPlace(1 - p);
         using var onDevice = mask.to(features.device);
         using var dropped = features.mul(onDevice);
         using var logits = fc.forward(dropped);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Forensics.ML.Data;
+using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
 using Forensics.ML.Models.Lare;
 using Forensics.ML.Randomness;
@@ -64,7 +65,7 @@ public static class Lare2Trainer
         model.to(device);
         var named = model.named_parameters().ToList();
         var names = named.Select(p => p.name).ToList();
-        using var optimizer = optim.Adam(named.Select(p => p.parameter), lr: options.LearningRate, beta1: 0.9, beta2: 0.999, weight_decay: 0);
+        using var optimizer = new KeptAliveAdam(named.Select(p => p.parameter), lr: options.LearningRate, beta1: 0.9, beta2: 0.999, weight_decay: 0);
         var plateau = new ReduceLrOnPlateau(options.LearningRate, PlateauMode.Max, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
         double? best = null;
         var bestEpoch = 0;
@@ -216,7 +217,7 @@ public static class Lare2Trainer
                     if (conv.bias is not null) handled.Add(Full("bias"));
                     break;
                 }
-                case BatchNorm2d or LayerNorm:
+                case KeptAliveBatchNorm2d or LayerNorm:
                     // Built deterministically (ones, zeros, CLIP's zero bn3 weights).
                     foreach (var (p, _) in module.named_parameters(recurse: false)) handled.Add(Full(p));
                     break;

@@ -29,12 +29,12 @@ internal static class GeneratorTestData
             var ys = linspace(0, 1, size).view(1, size, 1).expand(1, size, size);
             var xs = linspace(0, 1, size).view(1, 1, size).expand(1, size, size);
             var channels = Enumerable.Range(0, 3).Select(_ =>
-                (ys * random.Uniform(-1, 1) + xs * random.Uniform(-1, 1) + random.Uniform(0, 1))).ToArray();
+                ys.Times(random.Uniform(-1, 1)).Plus(xs.Times(random.Uniform(-1, 1))).Plus(random.Uniform(0, 1))).ToArray();
             var image = cat(channels, 0);
             var top = random.NextInt(0, size / 2);
             var left = random.NextInt(0, size / 2);
             image[.., top..(top + size / 4), left..(left + size / 4)] = tensor((float)random.Uniform(0.5, 1));
-            image = image.clamp(0, 1);
+            image = image.ClampTo(0, 1);
             var sub = i % 2 == 0 ? folder : Path.Combine(folder, "more");
             ImageEncoder.SavePng(image, Path.Combine(sub, $"img{i:D3}.png"));
         }

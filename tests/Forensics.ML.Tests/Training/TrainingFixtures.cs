@@ -1,5 +1,6 @@
 using Forensics.ML.Imaging;
 using Forensics.ML.Training;
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -23,7 +24,7 @@ public static class TrainingFixtures
         using var rng = new Generator(seed);
         var coarse = rand([1, 3, grid, grid], generator: rng);
         var smooth = nn.functional.interpolate(coarse, [size, size], mode: InterpolationMode.Bicubic, align_corners: true)
-            .squeeze(0).clamp(0, 1).mul(0.7).add(0.15);
+            .squeeze(0).ClampTo(0, 1).Times(0.7).Plus(0.15);
         return smooth.MoveToOuterDisposeScope();
     }
 
@@ -36,7 +37,7 @@ public static class TrainingFixtures
             for (var x = 0; x < w; x++)
                 pattern[y * w + x] = (float)((x + y) % 2 == 0 ? amplitude : -amplitude);
         using var board = tensor(pattern).reshape(1, h, w);
-        return image.add(board).clamp(0, 1);
+        return image.Plus(board).ClampTo(0, 1);
     }
 
     /// <summary>

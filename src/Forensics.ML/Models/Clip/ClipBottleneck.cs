@@ -13,14 +13,14 @@ namespace Forensics.ML.Models.Clip;
 public sealed class ClipBottleneck : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly KeptAliveBatchNorm2d bn1;
     private readonly ReLU relu1;
     private readonly Conv2d conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly KeptAliveBatchNorm2d bn2;
     private readonly ReLU relu2;
     private readonly AvgPool2d? avgpool;
     private readonly Conv2d conv3;
-    private readonly BatchNorm2d bn3;
+    private readonly KeptAliveBatchNorm2d bn3;
     private readonly ReLU relu3;
     private readonly Sequential? downsample;
 
@@ -29,25 +29,25 @@ public sealed class ClipBottleneck : nn.Module<Tensor, Tensor>
     {
         var outplanes = planes * ModifiedResNetOptions.Expansion;
         conv1 = nn.Conv2d(inplanes, planes, kernel_size: 1, bias: false);
-        bn1 = nn.BatchNorm2d(planes);
+        bn1 = new KeptAliveBatchNorm2d(planes);
         relu1 = nn.ReLU(inplace: true);
         conv2 = nn.Conv2d(planes, planes, kernel_size: 3, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = new KeptAliveBatchNorm2d(planes);
         relu2 = nn.ReLU(inplace: true);
         if (stride > 1) avgpool = nn.AvgPool2d(stride);
         conv3 = nn.Conv2d(planes, outplanes, kernel_size: 1, bias: false);
-        bn3 = nn.BatchNorm2d(outplanes);
+        bn3 = new KeptAliveBatchNorm2d(outplanes);
         relu3 = nn.ReLU(inplace: true);
         if (stride > 1 || inplanes != outplanes)
             downsample = nn.Sequential(
                 ("-1", (nn.Module<Tensor, Tensor>)nn.AvgPool2d(stride)),
                 ("0", nn.Conv2d(inplanes, outplanes, kernel_size: 1, bias: false)),
-                ("1", nn.BatchNorm2d(outplanes)));
+                ("1", new KeptAliveBatchNorm2d(outplanes)));
         RegisterComponents();
     }
 
     /// <summary>The last BatchNorm, which CLIP's initialize_parameters zeroes so each block starts as its shortcut.</summary>
-    internal BatchNorm2d LastNorm => bn3;
+    internal KeptAliveBatchNorm2d LastNorm => bn3;
 
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)

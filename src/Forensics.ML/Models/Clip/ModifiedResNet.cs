@@ -44,13 +44,13 @@ public sealed record ModifiedResNetStages(Tensor Stem, Tensor Layer1, Tensor Lay
 public sealed class ModifiedResNet : nn.Module<Tensor, (Tensor Embedding, Tensor Layer3)>
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly KeptAliveBatchNorm2d bn1;
     private readonly ReLU relu1;
     private readonly Conv2d conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly KeptAliveBatchNorm2d bn2;
     private readonly ReLU relu2;
     private readonly Conv2d conv3;
-    private readonly BatchNorm2d bn3;
+    private readonly KeptAliveBatchNorm2d bn3;
     private readonly ReLU relu3;
     private readonly AvgPool2d avgpool;
     private readonly Sequential layer1;
@@ -77,13 +77,13 @@ public sealed class ModifiedResNet : nn.Module<Tensor, (Tensor Embedding, Tensor
         long width = options.Width;
 
         conv1 = nn.Conv2d(3, width / 2, kernel_size: 3, stride: 2, padding: 1, bias: false);
-        bn1 = nn.BatchNorm2d(width / 2);
+        bn1 = new KeptAliveBatchNorm2d(width / 2);
         relu1 = nn.ReLU(inplace: true);
         conv2 = nn.Conv2d(width / 2, width / 2, kernel_size: 3, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(width / 2);
+        bn2 = new KeptAliveBatchNorm2d(width / 2);
         relu2 = nn.ReLU(inplace: true);
         conv3 = nn.Conv2d(width / 2, width, kernel_size: 3, padding: 1, bias: false);
-        bn3 = nn.BatchNorm2d(width);
+        bn3 = new KeptAliveBatchNorm2d(width);
         relu3 = nn.ReLU(inplace: true);
         avgpool = nn.AvgPool2d(2);
 

@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using static TorchSharp.torch;
 
 namespace Forensics.ML.Models.Diffusion;
@@ -152,19 +153,19 @@ public sealed class DdimScheduler : IDisposable
         switch (Config.PredictionType)
         {
             case "epsilon":
-                predOriginal = (sample - modelOutput * sqrtB) / sqrtA;
+                predOriginal = (sample - modelOutput.Times(sqrtB)).DividedBy(sqrtA);
                 predEpsilon = modelOutput;
                 break;
             case "sample":
                 predOriginal = modelOutput;
-                predEpsilon = (sample - modelOutput * sqrtA) / sqrtB;
+                predEpsilon = (sample - modelOutput.Times(sqrtA)).DividedBy(sqrtB);
                 break;
             default: // v_prediction
-                predOriginal = sample * sqrtA - modelOutput * sqrtB;
-                predEpsilon = modelOutput * sqrtA + sample * sqrtB;
+                predOriginal = sample.Times(sqrtA) - modelOutput.Times(sqrtB);
+                predEpsilon = modelOutput.Times(sqrtA).Plus(sample.Times(sqrtB));
                 break;
         }
-        var prevSample = predOriginal * MathF.Sqrt(alphaProdTo) + predEpsilon * MathF.Sqrt(1f - alphaProdTo);
+        var prevSample = predOriginal.Times(MathF.Sqrt(alphaProdTo)).Plus(predEpsilon.Times(MathF.Sqrt(1f - alphaProdTo)));
         return new DdimStepOutput(prevSample.MoveToOuterDisposeScope(), predOriginal.alias().MoveToOuterDisposeScope());
     }
 

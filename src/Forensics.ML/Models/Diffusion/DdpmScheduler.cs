@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Forensics.ML.Runtime;
 using static TorchSharp.torch;
 
 namespace Forensics.ML.Models.Diffusion;
@@ -159,12 +160,12 @@ public sealed class DdpmScheduler : IDisposable
         if (t.shape[0] != 1 && t.shape[0] != originalSamples.shape[0])
             throw new ArgumentException($"AddNoise: {t.shape[0]} timesteps for a batch of {originalSamples.shape[0]}.", nameof(timesteps));
         var acp = AlphasCumprod.to(originalSamples.device).to_type(originalSamples.dtype).index_select(0, t);
-        var sqrtAlpha = acp.pow(0.5);
-        var sqrtOneMinus = (1.0 - acp).pow(0.5);
+        var sqrtAlpha = acp.Power(0.5);
+        var sqrtOneMinus = acp.SubtractedFrom(1.0).Power(0.5);
         var shape = new long[originalSamples.dim()];
         Array.Fill(shape, 1L);
         shape[0] = t.shape[0];
-        var noisy = sqrtAlpha.view(shape) * originalSamples + sqrtOneMinus.view(shape) * noise;
+        var noisy = (sqrtAlpha.view(shape) * originalSamples).Plus(sqrtOneMinus.view(shape) * noise);
         return noisy.MoveToOuterDisposeScope();
     }
 

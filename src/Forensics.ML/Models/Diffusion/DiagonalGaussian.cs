@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -25,7 +26,7 @@ public sealed class DiagonalGaussian : IDisposable
             throw new ArgumentException($"mean [{string.Join(", ", mean.shape)}] and logvar [{string.Join(", ", logVar.shape)}] differ in shape");
         Mean = mean;
         LogVar = logVar;
-        LogVar.clamp_(MinLogVar, MaxLogVar);
+        LogVar.ClampInPlace(MinLogVar, MaxLogVar);
     }
 
     /// <summary>Splits encoder moments [B, 2L, h, w] into mean (first L channels) and log-variance (last L).</summary>
@@ -38,7 +39,7 @@ public sealed class DiagonalGaussian : IDisposable
     }
 
     /// <summary>Standard deviation exp(0.5 * logvar), a new tensor.</summary>
-    public Tensor Std() => LogVar.mul(0.5).exp_();
+    public Tensor Std() => LogVar.Times(0.5).exp_();
 
     /// <summary>
     /// The standard-normal draw a sample uses: <c>torch.randn(mean.shape, generator)</c> in the mean's dtype, drawn on
@@ -61,7 +62,7 @@ public sealed class DiagonalGaussian : IDisposable
         using var noise = Noise(generator);
         using var std = Std();
         using var scaled = std.mul(noise);
-        return Mean.add(scaled);
+        return Mean.Plus(scaled);
     }
 
     /// <summary>The mode of the posterior, i.e. the mean (a new tensor handle the caller disposes).</summary>

@@ -13,11 +13,11 @@ namespace Forensics.ML.Models;
 public sealed class Bottleneck : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly KeptAliveBatchNorm2d bn1;
     private readonly Conv2d conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly KeptAliveBatchNorm2d bn2;
     private readonly Conv2d conv3;
-    private readonly BatchNorm2d bn3;
+    private readonly KeptAliveBatchNorm2d bn3;
     private readonly ReLU relu;
     private readonly Sequential? downsample;
 
@@ -26,16 +26,16 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>
     {
         var outplanes = planes * ResNetOptions.Expansion;
         conv1 = nn.Conv2d(inplanes, planes, kernel_size: 1, bias: false);
-        bn1 = nn.BatchNorm2d(planes, eps: 1e-5, momentum: 0.1);
+        bn1 = new KeptAliveBatchNorm2d(planes, eps: 1e-5, momentum: 0.1);
         conv2 = nn.Conv2d(planes, planes, kernel_size: 3, stride: stride, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes, eps: 1e-5, momentum: 0.1);
+        bn2 = new KeptAliveBatchNorm2d(planes, eps: 1e-5, momentum: 0.1);
         conv3 = nn.Conv2d(planes, outplanes, kernel_size: 1, bias: false);
-        bn3 = nn.BatchNorm2d(outplanes, eps: 1e-5, momentum: 0.1);
+        bn3 = new KeptAliveBatchNorm2d(outplanes, eps: 1e-5, momentum: 0.1);
         relu = nn.ReLU(inplace: true);
         if (stride != 1 || inplanes != outplanes)
             downsample = nn.Sequential(
                 nn.Conv2d(inplanes, outplanes, kernel_size: 1, stride: stride, bias: false),
-                nn.BatchNorm2d(outplanes, eps: 1e-5, momentum: 0.1));
+                new KeptAliveBatchNorm2d(outplanes, eps: 1e-5, momentum: 0.1));
         RegisterComponents();
     }
 

@@ -15,7 +15,7 @@ namespace Forensics.ML.Models;
 public sealed class ResNet : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly KeptAliveBatchNorm2d bn1;
     private readonly ReLU relu;
     private readonly MaxPool2d maxpool;
     private readonly Sequential layer1;
@@ -45,7 +45,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         long width = options.BaseWidth;
 
         conv1 = nn.Conv2d(3, width, kernel_size: 7, stride: options.StemStride, padding: 3, bias: false);
-        bn1 = nn.BatchNorm2d(width, eps: 1e-5, momentum: 0.1);
+        bn1 = new KeptAliveBatchNorm2d(width, eps: 1e-5, momentum: 0.1);
         relu = nn.ReLU(inplace: true);
         maxpool = nn.MaxPool2d(kernel_size: 3, stride: options.MaxPoolStride, padding: 1);
 

@@ -5,6 +5,7 @@ using Forensics.ML.Lare;
 using Forensics.ML.Models.Clip;
 using Forensics.ML.Models.Lare;
 using Forensics.ML.Randomness;
+using Forensics.ML.Runtime;
 using Forensics.ML.Tests.Training;
 using Forensics.ML.Weights;
 using static TorchSharp.torch;
@@ -63,7 +64,8 @@ public static class Lare2Fixtures
         var rng = new RandomSource(seed);
         var noise = new float[3 * size * size];
         for (var i = 0; i < noise.Length; i++) noise[i] = (float)((rng.NextDouble() * 2 - 1) * Noise);
-        return texture.add(tensor(noise).reshape(3, size, size)).clamp(0, 1).MoveToOuterDisposeScope();
+        // Kept-alive scalars: these fixtures run in loops beside background loaders (TorchSharp#1434).
+        return texture.Plus(tensor(noise).reshape(3, size, size)).ClampTo(0, 1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Per-pixel noise amplitude of <see cref="Image"/> (0..1 units).</summary>
