@@ -13,10 +13,12 @@ public sealed class PortalOptions
     public List<string> AllowedRoots { get; set; } = [];
     public JobOptions Jobs { get; set; } = new();
     public TorchOptions Torch { get; set; } = new();
-    /// <summary>Serve the Hangfire dashboard to remote clients too (default: local requests only).</summary>
+    /// <summary>Serve the Hangfire dashboard to remote admins too (default: local requests only; always admins only).</summary>
     public bool HangfireDashboardRemote { get; set; }
     /// <summary>The MiniGenImage demo: dataset built and demo models registered on start.</summary>
     public DemoOptions Demo { get; set; } = new();
+    /// <summary>Accounts and access (Portal:Auth).</summary>
+    public Auth.AuthOptions Auth { get; set; } = new();
 }
 
 /// <summary>The MiniGenImage demo (models/demo/demo.json): built into the data directory and registered on first start.</summary>
