@@ -62,7 +62,9 @@ public static class ApiEndpoints
             })
             .WithSummary("Delete a finished run (its owner or an admin): the row, its metrics, log, leaderboard entries and artifact rows; its files under data/runs/{id} stay. 204; 409 while queued or running");
         api.MapPost("/runs/{id:long}/rerun", async Task<Results<Accepted<RunDto>, NotFound<ProblemDetailsLite>>> (long id, RunService runs) =>
-            await runs.RerunAsync(id) is { } r ? TypedResults.Accepted($"/api/runs/{r.Id}", RunDto.From(r)) : TypedResults.NotFound(NotFound("run", id)))
+            await runs.RerunAsync(id) is { } r
+                ? TypedResults.Accepted($"/api/runs/{r.Id}", RunDto.From(r, r.OwnerId is null ? null : (await runs.ActorAsync()).Name))
+                : TypedResults.NotFound(NotFound("run", id)))
             .WithSummary("Queue a new run with the same kind, config and seed");
         return app;
     }
@@ -103,7 +105,7 @@ public static class ApiEndpoints
         try
         {
             var run = await runs.CreateAsync(body.Kind, config.GetRawText(), body.Seed, tags: body.Tags);
-            return TypedResults.Accepted($"/api/runs/{run.Id}", RunDto.From(run));
+            return TypedResults.Accepted($"/api/runs/{run.Id}", RunDto.From(run, run.OwnerId is null ? null : (await runs.ActorAsync()).Name));
         }
         catch (FieldException e) { return FieldProblem(e); }
         catch (ArgumentException e) when (e.ParamName == "kind") { return Problem400("kind", e.Message); }
