@@ -16,7 +16,8 @@ public static class ApiEndpoints
     {
         var api = app.MapGroup("/api").WithTags("portal");
 
-        api.MapGet("/health", HealthAsync).WithSummary("Database, job server and torch status: 200 when all are up, else 503");
+        // Anonymous, for load balancers and start-up scripts: it reveals status only.
+        api.MapGet("/health", HealthAsync).AllowAnonymous().WithSummary("Database, job server and torch status: 200 when all are up, else 503 (no login needed)");
 
         api.MapPost("/datasets", RegisterDatasetAsync).WithSummary("Register a dataset folder: 202 with the dataset id and its registration run id");
         api.MapGet("/datasets", async (DatasetService datasets) => (await datasets.ListAsync()).Select(DatasetDto.From).ToList())

@@ -70,7 +70,13 @@ sealed class ApiTokenHandler(IOptionsMonitor<AuthenticationSchemeOptions> option
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return AuthenticateResult.NoResult();
         var hash = ApiTokens.Hash(header["Bearer ".Length..].Trim());
         await using var db = await dbFactory.CreateDbContextAsync();
-        var token = await db.ApiTokens.AsNoTracking().SingleOrDefaultAsync(t => t.Hash == hash);
+        ApiToken? token;
+        // An unusable store fails the authentication (401), so /api/health can still report it rather than a 500.
+        try { token = await db.ApiTokens.AsNoTracking().SingleOrDefaultAsync(t => t.Hash == hash); }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or DbUpdateException)
+        {
+            return AuthenticateResult.Fail($"the token store is unavailable: {e.Message}");
+        }
         if (token is null) return AuthenticateResult.Fail("unknown API token");
         if (token.RevokedAt is not null) return AuthenticateResult.Fail("the API token was revoked");
         var user = await users.FindByIdAsync(token.UserId);
