@@ -79,6 +79,8 @@ public sealed class RoleEnforcementTests(AuthPortal portal) : IClassFixture<Auth
         await (await researcher.GetAsync("/train")).ExpectAsync(HttpStatusCode.OK);
         await (await researcher.GetAsync("/admin/users")).ExpectAsync(HttpStatusCode.Forbidden);
         await (await researcher.GetAsync("/hangfire")).ExpectAsync(HttpStatusCode.Forbidden);
+        await (await App.CreateClient().GetAsync("/hangfire")).ExpectAsync(HttpStatusCode.OK);
+        await (await App.CreateAnonymousClient().GetAsync("/api/health")).ExpectAsync(HttpStatusCode.OK);
     }
 
     [Fact]
