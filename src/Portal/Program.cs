@@ -22,13 +22,15 @@ builder.Services.AddPortalJobs(builder.Configuration);    // runs, jobs, Hangfir
 builder.Services.AddPortalTorch();                        // torch loaded in the background with the configured device
 builder.Services.AddPortalLeaderboard();                 // leaderboard query over the evaluation runs
 builder.Services.AddPortalUi();                           // Blazor Server, MudBlazor, OpenAPI
+Portal.Auth.AuthSetup.AddPortalAuth(builder.Services);    // accounts and roles (Identity), cookie + API tokens, policies, audit
 Portal.Demo.DemoServices.AddDemoBenchmark(builder.Services); // the demo benchmark's definitions and the page's driver
 
 var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+Portal.Auth.AuthSetup.UsePortalAuth(app);                 // body limit, authentication, authorization, the API's role guard
 app.UseAntiforgery();
-app.MapStaticAssets();
+app.MapStaticAssets().AllowAnonymous();
 app.MapOpenApi();
 app.MapPortalApi();
 app.MapLeaderboardApi();
@@ -37,11 +39,12 @@ app.MapExperimentApi();
 app.MapMatrixApi();
 app.MapZooApi();
 app.MapWorkerApi();
+Portal.Auth.AuthEndpoints.MapAuthApi(app);
 app.MapHangfireDashboard("/hangfire", new DashboardOptions
 {
     Authorization = [new LocalRequestsOnly(app.Services)],
     DisplayStorageConnectionString = false,
-});
+}).RequireAuthorization(Portal.Auth.Policies.Admin);
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 if (demoReport is not null) return await Portal.Demo.DemoReportCommand.RunAsync(app, demoReport, args);
 app.Run();

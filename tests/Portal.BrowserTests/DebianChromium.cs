@@ -21,7 +21,7 @@ static class DebianChromium
                 $"The browser tests need Debian's chromium at {ExecutablePath}: install it with `apt-get install -y chromium` (as root; .ci/run does this).");
     }
 
-    /// <summary>Headless chromium without network side traffic, and a page on the portal with a 30 s default timeout.</summary>
+    /// <summary>Headless chromium without network side traffic, and a page on the portal (signed in as the admin made through the setup link) with a 30 s default timeout.</summary>
     public static async Task<(IBrowser Browser, IPage Page)> OpenAsync(IPlaywright playwright, PortalProcess portal)
     {
         var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -33,7 +33,10 @@ static class DebianChromium
         });
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.BaseAddress.ToString() });
         context.SetDefaultTimeout(30_000);
-        return (browser, await context.NewPageAsync());
+        var page = await context.NewPageAsync();
+        // Every browser test starts as a first start: the admin made through the printed setup link, signed in.
+        await portal.SetUpAdminAsync(page);
+        return (browser, page);
     }
 
     /// <summary>The last lines of a log, for failure messages.</summary>

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
 
 namespace Portal.BrowserTests;
 
@@ -56,6 +58,49 @@ public sealed class PortalProcess : IAsyncDisposable
             catch (HttpRequestException) { }
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"the portal was not healthy within 60 s:\n{portal.Output}");
             await Task.Delay(200);
+        }
+    }
+
+    /// <summary>The admin created through the one-time setup link.</summary>
+    public const string AdminName = "browser-admin";
+    const string AdminPassword = "Browser-Admin-2026";
+
+    /// <summary>The one-time setup link the portal printed (exactly one, or this throws), as a path.</summary>
+    public string SetupPath()
+    {
+        var links = Regex.Matches(Output, @"https?://[^\s/]+(/setup\?code=[A-Za-z0-9_-]+)").Select(m => m.Groups[1].Value).Distinct().ToList();
+        if (links.Count != 1) throw new InvalidOperationException($"expected one setup link in the portal's output, found {links.Count}:\n{Output}");
+        return links[0];
+    }
+
+    /// <summary>
+    /// First start as a person does it: open the printed setup link, create the admin through the form (which signs the
+    /// browser in), then make an API token on the tokens page for <see cref="Client"/>.
+    /// </summary>
+    public async Task SetUpAdminAsync(IPage page)
+    {
+        // The link is printed when the server has started, which may be just after /api/health first answers.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!Output.Contains("/setup?code=") && DateTime.UtcNow < deadline) await Task.Delay(100);
+        await page.GotoAsync(SetupPath());
+        await page.FillAsync("#username", AdminName);
+        await page.FillAsync("#password", AdminPassword);
+        await page.FillAsync("#confirm", AdminPassword);
+        await page.ClickAsync("#create-admin");
+        await page.WaitForSelectorAsync("[data-testid=current-user]");
+        await page.GotoAsync("/account/tokens");
+        // The field and button work once the circuit is up: retry until the token is shown.
+        for (var attempt = 0; ; attempt++)
+        {
+            await page.FillAsync("#token-name", "browser tests");
+            await page.ClickAsync("#create-token");
+            try
+            {
+                var token = (await page.WaitForSelectorAsync("[data-testid=new-token]", new PageWaitForSelectorOptions { Timeout = 3000 }))!;
+                Client.DefaultRequestHeaders.Authorization = new("Bearer", (await token.TextContentAsync())!.Trim());
+                return;
+            }
+            catch (TimeoutException) when (attempt < 10) { }
         }
     }
 

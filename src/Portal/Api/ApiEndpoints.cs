@@ -16,7 +16,8 @@ public static class ApiEndpoints
     {
         var api = app.MapGroup("/api").WithTags("portal");
 
-        api.MapGet("/health", HealthAsync).WithSummary("Database, job server and torch status: 200 when all are up, else 503");
+        // Anonymous, for load balancers and start-up scripts: it reveals status only.
+        api.MapGet("/health", HealthAsync).AllowAnonymous().WithSummary("Database, job server and torch status: 200 when all are up, else 503 (no login needed)");
 
         api.MapPost("/datasets", RegisterDatasetAsync).WithSummary("Register a dataset folder: 202 with the dataset id and its registration run id");
         api.MapGet("/datasets", async (DatasetService datasets) => (await datasets.ListAsync()).Select(DatasetDto.From).ToList())
@@ -43,8 +44,8 @@ public static class ApiEndpoints
         api.MapGet("/runs/{id:long}", async Task<Results<Ok<RunDto>, NotFound<ProblemDetailsLite>>> (long id, IDbContextFactory<PortalDb> dbf) =>
         {
             await using var db = await dbf.CreateDbContextAsync();
-            return await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id) is { } r
-                ? TypedResults.Ok(RunDto.From(r)) : TypedResults.NotFound(NotFound("run", id));
+            if (await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id) is not { } r) return TypedResults.NotFound(NotFound("run", id));
+            return TypedResults.Ok(RunDto.From(r, (await RunDto.OwnerNamesAsync(db, [r])).GetValueOrDefault(r.OwnerId ?? "")));
         }).WithSummary("One run: kind, status (queued|running|succeeded|failed|canceled), progress 0..1, error");
         api.MapGet("/runs/{id:long}/log", async (long id, int? tail, IDbContextFactory<PortalDb> dbf) =>
         {
@@ -53,9 +54,18 @@ public static class ApiEndpoints
                 .Take(Math.Clamp(tail ?? 200, 1, 5000)).ToListAsync();
             return lines.AsEnumerable().Reverse().Select(l => new RunLogDto(l.At, l.Level, l.Message)).ToList();
         }).WithSummary("The last lines of a run's log (tail, default 200)");
-        api.MapPost("/runs/{id:long}/cancel", CancelRunAsync).WithSummary("Cancel a queued or running run");
+        api.MapPost("/runs/{id:long}/cancel", CancelRunAsync).WithSummary("Cancel a queued or running run (its owner or an admin; 403 otherwise)");
+        api.MapDelete("/runs/{id:long}", async Task<IResult> (long id, RunService runs) => await runs.DeleteAsync(id) switch
+            {
+                DeleteOutcome.NotFound => TypedResults.NotFound(NotFound("run", id)),
+                DeleteOutcome.NotFinished => TypedResults.Problem($"run {id} has not finished: cancel it first", statusCode: 409, title: "run not finished"),
+                _ => TypedResults.NoContent(),
+            })
+            .WithSummary("Delete a finished run (its owner or an admin): the row, its metrics, log, leaderboard entries and artifact rows; its files under data/runs/{id} stay. 204; 409 while queued or running");
         api.MapPost("/runs/{id:long}/rerun", async Task<Results<Accepted<RunDto>, NotFound<ProblemDetailsLite>>> (long id, RunService runs) =>
-            await runs.RerunAsync(id) is { } r ? TypedResults.Accepted($"/api/runs/{r.Id}", RunDto.From(r)) : TypedResults.NotFound(NotFound("run", id)))
+            await runs.RerunAsync(id) is { } r
+                ? TypedResults.Accepted($"/api/runs/{r.Id}", RunDto.From(r, r.OwnerId is null ? null : (await runs.ActorAsync()).Name))
+                : TypedResults.NotFound(NotFound("run", id)))
             .WithSummary("Queue a new run with the same kind, config and seed");
         return app;
     }
@@ -96,7 +106,7 @@ public static class ApiEndpoints
         try
         {
             var run = await runs.CreateAsync(body.Kind, config.GetRawText(), body.Seed, tags: body.Tags);
-            return TypedResults.Accepted($"/api/runs/{run.Id}", RunDto.From(run));
+            return TypedResults.Accepted($"/api/runs/{run.Id}", RunDto.From(run, run.OwnerId is null ? null : (await runs.ActorAsync()).Name));
         }
         catch (FieldException e) { return FieldProblem(e); }
         catch (ArgumentException e) when (e.ParamName == "kind") { return Problem400("kind", e.Message); }
@@ -114,7 +124,8 @@ public static class ApiEndpoints
         }
         if (!string.IsNullOrEmpty(kind)) q = q.Where(r => r.Kind == kind);
         var runs = await q.OrderByDescending(r => r.Id).Skip(Math.Max(0, skip ?? 0)).Take(Math.Clamp(take ?? 100, 1, 1000)).ToListAsync();
-        return TypedResults.Ok(runs.Select(RunDto.From).ToList());
+        var owners = await RunDto.OwnerNamesAsync(db, runs);
+        return TypedResults.Ok(runs.Select(r => RunDto.From(r, owners.GetValueOrDefault(r.OwnerId ?? ""))).ToList());
     }
 
     static async Task<IResult> CancelRunAsync(long id, RunService runs) => await runs.CancelAsync(id) switch

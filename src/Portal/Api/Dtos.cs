@@ -27,11 +27,21 @@ public sealed record DatasetDto(long Id, string Name, string Path, string? Layou
 
 public sealed record RunDto(long Id, string Kind, string Queue, string Status, double Progress, string? Phase, string? Error,
     DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? Worker, int Attempts, long? Seed,
-    string CodeVersion, string ConfigHash, System.Text.Json.JsonElement Config, long? RerunOf, IReadOnlyList<string> Tags)
+    string CodeVersion, string ConfigHash, System.Text.Json.JsonElement Config, long? RerunOf, IReadOnlyList<string> Tags, string? Owner = null)
 {
-    public static RunDto From(Run r) => new(r.Id, r.Kind, r.Queue, r.Status.ToString().ToLowerInvariant(), r.Progress, r.Phase, r.Error,
+    /// <summary>The run as the API shows it; <paramref name="owner"/> is the owner's user name (null: queued by the portal itself).</summary>
+    public static RunDto From(Run r, string? owner = null) => new(r.Id, r.Kind, r.Queue, r.Status.ToString().ToLowerInvariant(), r.Progress, r.Phase, r.Error,
         r.CreatedAt, r.StartedAt, r.FinishedAt, r.Worker, r.Attempts, r.Seed, r.CodeVersion, r.ConfigHash,
-        System.Text.Json.JsonDocument.Parse(r.ConfigJson).RootElement.Clone(), r.RerunOf, RunTags.Parse(r.Tags));
+        System.Text.Json.JsonDocument.Parse(r.ConfigJson).RootElement.Clone(), r.RerunOf, RunTags.Parse(r.Tags), owner);
+
+    /// <summary>User id -> user name for the owners of <paramref name="runs"/>.</summary>
+    public static async Task<Dictionary<string, string>> OwnerNamesAsync(PortalDb db, IEnumerable<Run> runs)
+    {
+        var ids = runs.Select(r => r.OwnerId).OfType<string>().Distinct().ToList();
+        if (ids.Count == 0) return [];
+        return await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ToDictionaryAsync(
+            db.Users.Where(u => ids.Contains(u.Id)), u => u.Id, u => u.UserName ?? u.Id);
+    }
 }
 
 public sealed record RunLogDto(DateTime At, string Level, string Message);

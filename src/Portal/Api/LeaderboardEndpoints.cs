@@ -16,7 +16,8 @@ public static class LeaderboardEndpoints
 
     public static IEndpointRouteBuilder MapLeaderboardApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").WithTags("leaderboard");
+        // Public to anonymous readers when Portal:Auth:PublicLeaderboard is set.
+        var api = app.MapGroup("/api").WithTags("leaderboard").RequireAuthorization(Auth.Policies.Leaderboard);
         api.MapGet("/leaderboard", (HttpRequest request, LeaderboardQuery query, CancellationToken ct) =>
                 Answer(request, DefaultTake, async r => TypedResults.Ok(await query.RunAsync(r, ct))))
             .WithSummary("Detectors x generators pivot of evaluation and cross-generator runs (ACC/AP per generator with bootstrap intervals, mean, mean ± sd over seeds) per threshold mode, with the GenImage paper's rows; 400 naming a bad parameter");

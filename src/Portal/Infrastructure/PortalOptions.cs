@@ -14,12 +14,14 @@ public sealed class PortalOptions
     public List<string> AllowedRoots { get; set; } = [];
     public JobOptions Jobs { get; set; } = new();
     public TorchOptions Torch { get; set; } = new();
-    /// <summary>Serve the Hangfire dashboard to remote clients too (default: local requests only).</summary>
+    /// <summary>Serve the Hangfire dashboard to remote admins too (default: local requests only; always admins only).</summary>
     public bool HangfireDashboardRemote { get; set; }
     /// <summary>The MiniGenImage demo: dataset built and demo models registered on start.</summary>
     public DemoOptions Demo { get; set; } = new();
     /// <summary>"portal" (pages, API and, with Jobs:RunWorkers, embedded job workers) or "worker" (jobs only, no web server; same as the `worker` verb).</summary>
     public string Mode { get; set; } = PortalModes.Portal;
+    /// <summary>Accounts and access (Portal:Auth).</summary>
+    public Auth.AuthOptions Auth { get; set; } = new();
 }
 
 /// <summary>The process modes of <see cref="PortalOptions.Mode"/>.</summary>

@@ -13,11 +13,13 @@ public sealed class FieldException(string field, string message, int status = 40
 }
 
 /// <summary>Registers datasets and reads them back. Shared by the UI, the API and the jobs.</summary>
-public sealed class DatasetService(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths, RunService runs)
+public sealed class DatasetService(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths, RunService runs, Auth.AuditLog? audit = null)
 {
     /// <summary>Validates the request, stores the dataset (status registering) and queues its registration run.</summary>
     public async Task<(Dataset Dataset, Run Run)> RegisterAsync(string? name, string? path)
     {
+        var actor = await runs.ActorAsync();
+        if (!actor.CanQueue) throw new Auth.AccessDeniedException($"{actor.Name} ({actor.Role ?? "no role"}) may not register datasets: it needs the researcher or admin role");
         name = name?.Trim();
         if (string.IsNullOrEmpty(name)) throw new FieldException("name", "name is required");
         if (name.Length > 200) throw new FieldException("name", "name must be at most 200 characters");
@@ -31,7 +33,8 @@ public sealed class DatasetService(IDbContextFactory<PortalDb> dbFactory, Portal
         await using var db = await dbFactory.CreateDbContextAsync();
         if (await db.Datasets.AnyAsync(d => d.Name == name))
             throw new FieldException("name", $"a dataset named '{name}' already exists", 409);
-        var dataset = new Dataset { Name = name, Path = resolved, Status = DatasetStatus.Registering, CreatedAt = DateTime.UtcNow };
+        var dataset = new Dataset { Name = name, Path = resolved, Status = DatasetStatus.Registering, CreatedAt = DateTime.UtcNow,
+            RegisteredBy = actor.IsSystem ? null : actor.Name };
         db.Datasets.Add(dataset);
         try { await db.SaveChangesAsync(); }
         catch (DbUpdateException)
@@ -41,7 +44,9 @@ public sealed class DatasetService(IDbContextFactory<PortalDb> dbFactory, Portal
         }
         try
         {
-            return (dataset, await QueueScanAsync(db, dataset));
+            var run = await QueueScanAsync(db, dataset);
+            if (!actor.IsSystem && audit is not null) await audit.RecordAsync("dataset.register", $"dataset:{dataset.Id}", $"{name} at {resolved}", actor.Name);
+            return (dataset, run);
         }
         catch
         {

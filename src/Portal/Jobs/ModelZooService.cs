@@ -56,7 +56,8 @@ public sealed record ModelCost(long AutoencoderId, long UnetId, int Steps, int I
 /// The model zoo: registers weights files and folders (autoencoders, UNets, text encoders, detectors, CLIP towers) after
 /// checking that they load into their architecture, and reads them back with their inspection and cost.
 /// </summary>
-public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths, IOptions<PortalOptions> options)
+public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths, IOptions<PortalOptions> options,
+    Auth.CurrentUser? currentUser = null, Auth.AuditLog? audit = null)
 {
     public const string Autoencoder = "autoencoder";
     public const string Unet = "unet";
@@ -99,6 +100,8 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
     public async Task<(ModelWeights Model, ModelInspection Inspection)> RegisterAsync(string? name, string? path, string? kind = null,
         string? architecture = null, CancellationToken ct = default)
     {
+        var actor = currentUser is null ? Auth.Actor.System : await currentUser.GetAsync();
+        if (!actor.CanQueue) throw new Auth.AccessDeniedException($"{actor.Name} ({actor.Role ?? "no role"}) may not register weights: it needs the researcher or admin role");
         name = name?.Trim();
         if (string.IsNullOrEmpty(name)) throw new FieldException("name", "name is required");
         if (name.Length > 200) throw new FieldException("name", "name must be at most 200 characters");
@@ -116,6 +119,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
         {
             Name = name, Kind = inspection.Kind, Architecture = inspection.Architecture, Path = resolved, Format = inspection.Format,
             Bytes = inspection.Bytes, Sha256 = inspection.Sha256, CreatedAt = DateTime.UtcNow,
+            RegisteredBy = actor.IsSystem ? null : actor.Name,
         };
         model.Card = Card(model, inspection);
         await using (var db = await dbFactory.CreateDbContextAsync(ct))
@@ -125,6 +129,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
             catch (DbUpdateException) { throw new FieldException("name", $"a model named '{name}' already exists", 409); }
         }
         SaveInspection(model.Id, inspection);
+        if (!actor.IsSystem && audit is not null) await audit.RecordAsync("model.register", $"model:{model.Id}", $"{name} at {resolved}", actor.Name);
         return (model, inspection);
     }
 

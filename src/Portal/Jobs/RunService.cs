@@ -13,10 +13,36 @@ namespace Portal.Jobs;
 /// <summary>The outcome of a cancel request.</summary>
 public enum CancelOutcome { NotFound, AlreadyFinished, Canceled, Requested }
 
-/// <summary>Creates, cancels and re-runs runs. Shared by the UI, the API and other jobs.</summary>
+/// <summary>The outcome of a delete request.</summary>
+public enum DeleteOutcome { NotFound, NotFinished, Deleted }
+
+/// <summary>
+/// Creates, cancels, re-runs, tags and deletes runs. Shared by the UI, the API and other jobs. The acting user (none in a
+/// job: the portal itself) must be a researcher or admin to queue, and the run's owner or an admin to change a run;
+/// otherwise an <see cref="Auth.AccessDeniedException"/> and nothing changes.
+/// </summary>
 public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue queue, RunCancellations cancellations, IEnumerable<IRunJob> jobs,
-    IOptions<PortalOptions> options)
+    IOptions<PortalOptions> options, Auth.CurrentUser? currentUser = null, Auth.AuditLog? audit = null)
 {
+    /// <summary>The acting user; the portal itself where no user context is registered.</summary>
+    public async Task<Auth.Actor> ActorAsync() => currentUser is null ? Auth.Actor.System : await currentUser.GetAsync();
+
+    async Task<Auth.Actor> RequireChangeAsync(string verb, long runId, string? ownerId)
+    {
+        var actor = await ActorAsync();
+        if (!actor.CanChange(ownerId))
+            throw new Auth.AccessDeniedException(ownerId is null
+                ? $"{actor.Name} may not {verb} run {runId}: it was queued by the portal itself, and only an admin may"
+                : $"{actor.Name} may not {verb} run {runId}: only its owner or an admin may");
+        return actor;
+    }
+
+    async Task AuditAsync(Auth.Actor actor, string action, long runId, string? detail = null)
+    {
+        // The portal's own runs (demo, pipeline stages) are not audited: the log says what people did.
+        if (!actor.IsSystem && audit is not null) await audit.RecordAsync(action, $"run:{runId}", detail, actor.Name);
+    }
+
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>The code version recorded on every run: the assembly's informational version (includes the source revision).</summary>
@@ -29,6 +55,8 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
     /// </summary>
     public async Task<Run> CreateAsync(string kind, object config, long? seed = null, long? rerunOf = null, IEnumerable<string>? tags = null)
     {
+        var actor = await ActorAsync();
+        if (!actor.CanQueue) throw new Auth.AccessDeniedException($"{actor.Name} ({actor.Role ?? "no role"}) may not queue runs: it needs the researcher or admin role");
         var job = jobs.FirstOrDefault(j => j.Kind == kind) ?? throw new ArgumentException($"unknown run kind '{kind}'", nameof(kind));
         string storedTags;
         try { storedTags = RunTags.Format(tags); }
@@ -41,6 +69,7 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
         {
             Kind = kind, Queue = runQueue, ConfigJson = configJson, ConfigHash = ConfigHash(kind, configJson),
             Status = RunStatus.Queued, CreatedAt = DateTime.UtcNow, Seed = seed, CodeVersion = CodeVersion, RerunOf = rerunOf, Tags = storedTags,
+            OwnerId = actor.UserId,
         };
         await using (var db = await dbFactory.CreateDbContextAsync())
         {
@@ -48,6 +77,7 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
             await db.SaveChangesAsync();
         }
         queue.Enqueue(run.Id, run.Queue);
+        await AuditAsync(actor, "run.queue", run.Id, rerunOf is { } of ? $"{kind} (re-run of run {of})" : kind);
         return run;
     }
 
@@ -60,8 +90,10 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
         await using var db = await dbFactory.CreateDbContextAsync();
         var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == id);
         if (run is null) return null;
+        var actor = await RequireChangeAsync("tag", id, run.OwnerId);
         run.Tags = stored;
         await db.SaveChangesAsync();
+        await AuditAsync(actor, "run.tag", id, string.Join(",", RunTags.Parse(stored)));
         return run;
     }
 
@@ -72,19 +104,51 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
     public async Task<CancelOutcome> CancelAsync(long runId)
     {
         await using var db = await dbFactory.CreateDbContextAsync();
+        var target = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.OwnerId }).SingleOrDefaultAsync();
+        if (target is null) return CancelOutcome.NotFound;
+        var actor = await RequireChangeAsync("cancel", runId, target.OwnerId);
         var now = DateTime.UtcNow;
         var canceledQueued = await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Queued)
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Canceled).SetProperty(r => r.CancelRequested, true)
                 .SetProperty(r => r.FinishedAt, now).SetProperty(r => r.Error, "canceled by request"));
-        if (canceledQueued > 0) return CancelOutcome.Canceled;
+        if (canceledQueued > 0)
+        {
+            await AuditAsync(actor, "run.cancel", runId, "canceled while queued");
+            return CancelOutcome.Canceled;
+        }
         var requested = await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Running)
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.CancelRequested, true));
         if (requested > 0)
         {
             cancellations.TryCancel(runId);
+            await AuditAsync(actor, "run.cancel", runId, "cancel requested while running");
             return CancelOutcome.Requested;
         }
         return await db.Runs.AnyAsync(r => r.Id == runId) ? CancelOutcome.AlreadyFinished : CancelOutcome.NotFound;
+    }
+
+    /// <summary>
+    /// Deletes a finished run's row with its metrics, log lines, leaderboard entries and artifact rows. Its files under
+    /// data/runs/{id} stay on disk: registered weights or datasets may point into them; remove them by hand if unneeded.
+    /// </summary>
+    public async Task<DeleteOutcome> DeleteAsync(long runId)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == runId);
+        if (run is null) return DeleteOutcome.NotFound;
+        var actor = await RequireChangeAsync("delete", runId, run.OwnerId);
+        if (!run.IsFinished) return DeleteOutcome.NotFinished;
+        await using (var tx = await db.Database.BeginTransactionAsync())
+        {
+            await db.Artifacts.Where(a => a.RunId == runId).ExecuteDeleteAsync();
+            await db.RunMetrics.Where(m => m.RunId == runId).ExecuteDeleteAsync();
+            await db.RunLog.Where(l => l.RunId == runId).ExecuteDeleteAsync();
+            await db.LeaderboardEntries.Where(e => e.RunId == runId).ExecuteDeleteAsync();
+            await db.Runs.Where(r => r.Id == runId).ExecuteDeleteAsync();
+            await tx.CommitAsync();
+        }
+        await AuditAsync(actor, "run.delete", runId, $"{run.Kind}, {run.Status.ToString().ToLowerInvariant()}");
+        return DeleteOutcome.Deleted;
     }
 
     /// <summary>Queues a new run with the same kind, config and seed; the old run stays as it was.</summary>

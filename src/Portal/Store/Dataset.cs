@@ -33,6 +33,8 @@ public class Dataset
     public string SizesJson { get; set; } = "{}";
     /// <summary>Where the data came from (for derived sets: source dataset, model, seed...), as JSON.</summary>
     public string? LineageJson { get; set; }
+    /// <summary>The user name that registered it (null: the portal itself).</summary>
+    public string? RegisteredBy { get; set; }
 
     public List<DatasetSubset> Subsets { get; set; } = [];
     public List<UnreadableFile> Unreadable { get; set; } = [];

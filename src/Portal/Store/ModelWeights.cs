@@ -22,6 +22,8 @@ public class ModelWeights
     /// <summary>The training run that produced it, if any.</summary>
     public long? SourceRunId { get; set; }
     public DateTime CreatedAt { get; set; }
+    /// <summary>The user name that registered it (null: the portal itself).</summary>
+    public string? RegisteredBy { get; set; }
 }
 
 class ModelWeightsConfiguration : IEntityTypeConfiguration<ModelWeights>

@@ -1,9 +1,10 @@
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 
 namespace Portal.Store;
 
-/// <summary>The portal's store. One context per operation (IDbContextFactory), never shared across threads.</summary>
-public class PortalDb(DbContextOptions<PortalDb> options) : DbContext(options)
+/// <summary>The portal's store (with the Identity tables). One context per operation (IDbContextFactory), never shared across threads.</summary>
+public class PortalDb(DbContextOptions<PortalDb> options) : IdentityDbContext<Auth.PortalUser>(options)
 {
     public DbSet<Dataset> Datasets => Set<Dataset>();
     public DbSet<DatasetSubset> DatasetSubsets => Set<DatasetSubset>();
@@ -16,9 +17,14 @@ public class PortalDb(DbContextOptions<PortalDb> options) : DbContext(options)
     public DbSet<Leaderboard.LeaderboardEntry> LeaderboardEntries => Set<Leaderboard.LeaderboardEntry>();
     /// <summary>The job-running processes and their heartbeats (table "Workers").</summary>
     public DbSet<WorkerNode> Workers => Set<WorkerNode>();
+    public DbSet<Auth.ApiToken> ApiTokens => Set<Auth.ApiToken>();
+    public DbSet<Auth.AuditEvent> AuditEvents => Set<Auth.AuditEvent>();
 
-    protected override void OnModelCreating(ModelBuilder modelBuilder) =>
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        base.OnModelCreating(modelBuilder); // the Identity tables
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDb).Assembly);
+    }
 
     protected override void ConfigureConventions(ModelConfigurationBuilder b)
     {

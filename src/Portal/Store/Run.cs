@@ -38,6 +38,8 @@ public class Run
     public long? RerunOf { get; set; }
     /// <summary>Free labels ("ablation-t", "paper-table-2"), stored as ",a,b," so a tag filter is one substring test; see <see cref="RunTags"/>.</summary>
     public string Tags { get; set; } = "";
+    /// <summary>The user who queued it (Identity user id); null for runs the portal queued itself (demo, pipelines' stages), which only admins change.</summary>
+    public string? OwnerId { get; set; }
 
     public List<RunMetric> Metrics { get; set; } = [];
     public List<RunLogLine> Log { get; set; } = [];
@@ -91,6 +93,7 @@ class RunConfiguration : IEntityTypeConfiguration<Run>
         b.HasIndex(r => r.Status);
         b.HasIndex(r => r.ConfigHash);
         b.HasIndex(r => r.CreatedAt);
+        b.HasIndex(r => r.OwnerId);
         b.Property(r => r.Tags).HasMaxLength(RunTags.MaxStoredLength).HasDefaultValue("");
         b.HasMany(r => r.Metrics).WithOne().HasForeignKey(m => m.RunId).OnDelete(DeleteBehavior.Cascade);
         b.HasMany(r => r.Log).WithOne().HasForeignKey(l => l.RunId).OnDelete(DeleteBehavior.Cascade);

@@ -62,11 +62,33 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         Services.AddTransient<WorkerDirectory>();
         Services.AddSingleton<JobStorage>(new InMemoryStorage());
         Services.AddDemoBenchmark();
+        Services.AddTransient<Portal.Auth.CurrentUser>();
+        Services.AddTransient<Portal.Auth.AuditLog>();
+        // Signed in as an admin, so every page and button renders; SignInAs changes the user.
+        Authorization = this.AddAuthorization();
+        SignInAs("test-admin", Portal.Auth.Roles.Admin);
         // The pages poll only in an interactive renderer, as in the app (set after the services: it builds the provider).
         SetRendererInfo(new RendererInfo("Server", isInteractive: true));
 
         using var db = new PortalDb(new DbContextOptionsBuilder<PortalDb>().UseSqlite(keepAlive).Options);
         db.Database.Migrate();
+    }
+
+    /// <summary>bunit's authorization double: the signed-in user, roles and granted policies.</summary>
+    protected Bunit.TestDoubles.BunitAuthorizationContext Authorization { get; }
+
+    /// <summary>Signs in <paramref name="userName"/> with <paramref name="role"/> and the policies that role meets.</summary>
+    protected void SignInAs(string userName, string role, string? userId = null)
+    {
+        Authorization.SetAuthorized(userName);
+        Authorization.SetRoles(role);
+        Authorization.SetClaims(new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.NameIdentifier, userId ?? "id-" + userName));
+        Authorization.SetPolicies(role switch
+        {
+            Portal.Auth.Roles.Admin => [Portal.Auth.Policies.Admin, Portal.Auth.Policies.Researcher, Portal.Auth.Policies.Viewer, Portal.Auth.Policies.Leaderboard],
+            Portal.Auth.Roles.Researcher => [Portal.Auth.Policies.Researcher, Portal.Auth.Policies.Viewer, Portal.Auth.Policies.Leaderboard],
+            _ => [Portal.Auth.Policies.Viewer, Portal.Auth.Policies.Leaderboard],
+        });
     }
 
     protected PortalDb Db() => DbFactory.CreateDbContext();

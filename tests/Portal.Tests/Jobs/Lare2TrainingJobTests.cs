@@ -165,7 +165,7 @@ public class Lare2TrainingJobTests
         }
 
         // A process that died in epoch 2: the run is left running, its folder holds the epoch-1 checkpoint (no worker takes it here).
-        await using (var crashing = new PortalFactory(tmp.Path).WithWebHostBuilder(b => b.UseSetting("Portal:Jobs:RunWorkers", "false")))
+        await using (var crashing = new PortalFactory(tmp.Path, settings: new Dictionary<string, string> { ["Portal:Jobs:RunWorkers"] = "false" }))
         {
             var client = crashing.CreateClient();
             crashed = (await client.PostJsonAsync("/api/runs", Lare2Config(datasetId, lareRun, epochs: 3), 202)).GetProperty("id").GetInt64();

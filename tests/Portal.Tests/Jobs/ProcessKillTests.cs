@@ -21,6 +21,7 @@ public class ProcessKillTests
         using (var first = StartPortal(tmp.Path, port))
         {
             await WaitHealthyAsync(client, first);
+            client.DefaultRequestHeaders.Authorization = new("Bearer", await StoreUsers.AdminTokenAsync(tmp.Path));
             var body = await client.PostJsonAsync("/api/datasets", new { name = "large", path = folder }, 202);
             (id, runId) = (body.GetProperty("id").GetInt64(), body.GetProperty("runId").GetInt64());
             // Killed as soon as the scan has been claimed: the 20,000-file scan takes seconds, far longer than one poll.

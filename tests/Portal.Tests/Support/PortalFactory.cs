@@ -1,7 +1,10 @@
+using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Portal.Auth;
 using Portal.Jobs;
 
 namespace Portal.Tests.Support;
@@ -9,12 +12,70 @@ namespace Portal.Tests.Support;
 /// <summary>
 /// The real portal (store, queue, jobs, API, UI) on a temporary data directory that is also the only allowed root.
 /// Two factories over the same directory, one after the other, are a restart. The demo is off unless
-/// <c>settings</c> turn it on; <c>settings</c> are applied last.
+/// <c>settings</c> turn it on; <c>settings</c> are applied last. Clients are signed in as the admin "test-admin" with an
+/// API token (both made through the real services on first use); <see cref="CreateClientFor"/> gives other users' clients,
+/// <see cref="CreateAnonymousClient"/> one without credentials.
 /// </summary>
 public sealed class PortalFactory(string dataDir, Action<IServiceCollection>? services = null, IReadOnlyDictionary<string, string>? settings = null)
     : WebApplicationFactory<Program>
 {
     public string DataDir { get; } = dataDir;
+    /// <summary>The default clients' user.</summary>
+    public const string AdminName = "test-admin";
+
+    readonly Dictionary<string, string> tokens = [];
+    bool anonymous;
+
+    /// <summary>Every client carries the admin's bearer token, unless made by <see cref="CreateAnonymousClient"/>.</summary>
+    protected override void ConfigureClient(HttpClient client)
+    {
+        base.ConfigureClient(client);
+        if (!anonymous) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TokenFor(AdminName, Roles.Admin));
+    }
+
+    /// <summary>A client acting as <paramref name="userName"/> with <paramref name="role"/> (the user and a token made on first use).</summary>
+    public HttpClient CreateClientFor(string userName, string role)
+    {
+        var client = CreateAnonymousClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TokenFor(userName, role));
+        return client;
+    }
+
+    /// <summary>A client with no credentials (cookies are kept, so a login through the form signs it in).</summary>
+    public HttpClient CreateAnonymousClient()
+    {
+        lock (tokens) anonymous = true;
+        try { return CreateClient(); }
+        finally { lock (tokens) anonymous = false; }
+    }
+
+    /// <summary>An API token of <paramref name="userName"/> (created with <paramref name="role"/> if it does not exist yet; a restart reuses the stored user).</summary>
+    public string TokenFor(string userName, string role) => UserFor(userName, role).Token;
+
+    /// <summary>The user id and a token of <paramref name="userName"/>, made through the real UserManager and <see cref="ApiTokens"/>.</summary>
+    public (string UserId, string Token) UserFor(string userName, string role)
+    {
+        lock (tokens)
+        {
+            using var scope = Services.CreateScope();
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+            var user = users.FindByNameAsync(userName).GetAwaiter().GetResult();
+            if (user is null)
+            {
+                user = new PortalUser { UserName = userName, CreatedAt = DateTime.UtcNow };
+                Check(users.CreateAsync(user).GetAwaiter().GetResult());
+                Check(users.AddToRoleAsync(user, role).GetAwaiter().GetResult());
+            }
+            if (!tokens.TryGetValue(userName, out var token))
+                tokens[userName] = token = scope.ServiceProvider.GetRequiredService<ApiTokens>().CreateAsync(user.Id, "tests").GetAwaiter().GetResult().Text;
+            return (user.Id, token);
+        }
+    }
+
+    static void Check(IdentityResult result)
+    {
+        if (!result.Succeeded) throw new InvalidOperationException(string.Join("; ", result.Errors.Select(e => e.Description)));
+    }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

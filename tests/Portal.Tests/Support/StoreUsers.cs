@@ -1,0 +1,38 @@
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Portal.Auth;
+using Portal.Infrastructure;
+using Portal.Store;
+
+namespace Portal.Tests.Support;
+
+/// <summary>Accounts in the store of a portal running as a separate process, made with the real Identity services over its database file.</summary>
+public static class StoreUsers
+{
+    /// <summary>An admin (created if missing) and a fresh API token for it, in the portal.db under <paramref name="dataDir"/> (already migrated).</summary>
+    public static async Task<string> AdminTokenAsync(string dataDir, string userName = "process-admin")
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddDbContextFactory<PortalDb>(o => o.UseSqlite(ServiceSetup.SqliteConnectionString(null, dataDir)));
+        services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContext());
+        services.AddIdentityCore<PortalUser>().AddRoles<IdentityRole>().AddEntityFrameworkStores<PortalDb>();
+        services.AddTransient<CurrentUser>();
+        services.AddTransient<AuditLog>();
+        services.AddTransient<ApiTokens>();
+        await using var provider = services.BuildServiceProvider();
+        using var scope = provider.CreateScope();
+        var roles = scope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>();
+        if (!await roles.RoleExistsAsync(Roles.Admin)) await roles.CreateAsync(new IdentityRole(Roles.Admin));
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+        var user = await users.FindByNameAsync(userName);
+        if (user is null)
+        {
+            user = new PortalUser { UserName = userName, CreatedAt = DateTime.UtcNow };
+            if (!(await users.CreateAsync(user)).Succeeded || !(await users.AddToRoleAsync(user, Roles.Admin)).Succeeded)
+                throw new InvalidOperationException($"could not create {userName}");
+        }
+        return (await scope.ServiceProvider.GetRequiredService<ApiTokens>().CreateAsync(user.Id, "process test")).Text;
+    }
+}
