@@ -12,17 +12,20 @@ using Portal.Demo;
 using Portal.Infrastructure;
 using Portal.Jobs;
 using Portal.Store;
+using Portal.Tests.Support;
 
 namespace Portal.Tests.Components;
 
 /// <summary>
 /// A bUnit context with the portal's real services over a migrated in-memory SQLite store (shared cache, kept alive by
 /// one open connection, so every context the pages create sees the same data), a temporary data directory, and a queue
-/// that records what was enqueued instead of running it.
+/// that records what was enqueued instead of running it. Built with STORE_POSTGRES: a fresh PostgreSQL database instead.
 /// </summary>
 public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
 {
+#if !STORE_POSTGRES
     readonly SqliteConnection keepAlive;
+#endif
 
     protected string DataDir { get; }
     protected RecordingRunQueue Queue { get; } = new();
@@ -31,17 +34,23 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
     protected PortalComponentTest()
     {
         DataDir = Directory.CreateTempSubdirectory("portal-ui-").FullName;
+#if STORE_POSTGRES
+        var connectionString = PostgresServer.Shared.CreateDatabase();
+        Services.AddDbContextFactory<PostgresPortalDb>(o => o.UseNpgsql(connectionString));
+        Services.AddSingleton<IDbContextFactory<PortalDb>>(sp => new UpcastDbContextFactory<PostgresPortalDb, PortalDb>(sp.GetRequiredService<IDbContextFactory<PostgresPortalDb>>()));
+#else
         var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = $"portal-ui-{Guid.NewGuid():N}", Mode = SqliteOpenMode.Memory, Cache = SqliteCacheMode.Shared,
         }.ToString();
         keepAlive = new SqliteConnection(connectionString);
         keepAlive.Open();
+        Services.AddDbContextFactory<PortalDb>(o => o.UseSqlite(connectionString));
+#endif
 
         JSInterop.Mode = JSRuntimeMode.Loose;
         Services.AddLogging();
         Services.AddMudServices();
-        Services.AddDbContextFactory<PortalDb>(o => o.UseSqlite(connectionString));
         Services.AddSingleton(new PortalPaths(Options.Create(new PortalOptions { DataDir = DataDir })));
         Services.AddSingleton<IOptions<PortalOptions>>(Options.Create(new PortalOptions { DataDir = DataDir }));
         Services.AddSingleton<IRunQueue>(Queue);
@@ -64,7 +73,11 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         // The pages poll only in an interactive renderer, as in the app (set after the services: it builds the provider).
         SetRendererInfo(new RendererInfo("Server", isInteractive: true));
 
+#if STORE_POSTGRES
+        using var db = new PostgresPortalDb(new DbContextOptionsBuilder<PostgresPortalDb>().UseNpgsql(connectionString).Options);
+#else
         using var db = new PortalDb(new DbContextOptionsBuilder<PortalDb>().UseSqlite(keepAlive).Options);
+#endif
         db.Database.Migrate();
     }
 
@@ -103,7 +116,9 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
 
     void CleanUp()
     {
+#if !STORE_POSTGRES
         keepAlive.Dispose();
+#endif
         try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
