@@ -23,7 +23,39 @@ namespace Portal.Tests.Components;
 /// </summary>
 public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
 {
-#if !STORE_POSTGRES
+#if STORE_POSTGRES
+    readonly StoreActivity storeActivity = new();
+
+    /// <summary>Renders, then waits until the page's store reads are done (they complete later on PostgreSQL than on SQLite).</summary>
+    protected new IRenderedComponent<T> Render<T>(Action<ComponentParameterCollectionBuilder<T>>? parameters = null) where T : IComponent
+    {
+        var cut = base.Render(parameters);
+        WaitForStore();
+        return cut;
+    }
+
+    /// <inheritdoc cref="Render{T}(Action{ComponentParameterCollectionBuilder{T}}?)"/>
+    protected new IRenderedComponent<T> Render<T>(RenderFragment fragment) where T : IComponent
+    {
+        var cut = base.Render<T>(fragment);
+        WaitForStore();
+        return cut;
+    }
+
+    /// <summary>
+    /// Waits until no store context is in use, then for the renderer to finish what it queued behind the last read (a
+    /// page renders after its last query, on the renderer's dispatcher); again if that render started new reads.
+    /// </summary>
+    void WaitForStore()
+    {
+        for (var round = 0; round < 5; round++)
+        {
+            storeActivity.WaitIdle(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(5));
+            Renderer.Dispatcher.InvokeAsync(() => { }).Wait(TimeSpan.FromSeconds(10));
+            if (storeActivity.Idle) return;
+        }
+    }
+#else
     readonly SqliteConnection keepAlive;
 #endif
 
@@ -36,7 +68,9 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         DataDir = Directory.CreateTempSubdirectory("portal-ui-").FullName;
 #if STORE_POSTGRES
         var connectionString = PostgresServer.Shared.CreateDatabase();
-        Services.AddDbContextFactory<PostgresPortalDb>(o => o.UseNpgsql(connectionString));
+        // Store writes after a click are network round trips here: give WaitFor* more than bUnit's one second.
+        DefaultWaitTimeout = TimeSpan.FromSeconds(5);
+        Services.AddDbContextFactory<PostgresPortalDb>(o => o.UseNpgsql(connectionString).AddInterceptors(storeActivity));
         Services.AddSingleton<IDbContextFactory<PortalDb>>(sp => new UpcastDbContextFactory<PostgresPortalDb, PortalDb>(sp.GetRequiredService<IDbContextFactory<PostgresPortalDb>>()));
 #else
         var connectionString = new SqliteConnectionStringBuilder
