@@ -34,7 +34,9 @@ public sealed class PostgresServer
     PostgresServer()
     {
         binDir = FindOrInstallBinDir();
-        root = Directory.CreateTempSubdirectory("portal-pg-").FullName;
+        RemoveStaleClusters(binDir);
+        root = Directory.CreateTempSubdirectory(Prefix).FullName;
+        File.WriteAllText(Path.Combine(root, OwnerFile), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Directory.CreateDirectory(SocketDir);
         if (IsRoot) Run("chown", ["-R", "postgres:postgres", root], asPostgres: false);
         // trust on loopback only: the cluster lives as long as this test process and listens on 127.0.0.1.
@@ -45,6 +47,34 @@ public sealed class PostgresServer
     }
 
     static bool IsRoot => Environment.UserName == "root";
+    const string Prefix = "portal-pg-";
+    const string OwnerFile = "owner.pid";
+
+    /// <summary>
+    /// The test runner may end a test process before its exit handler has removed the cluster: clusters whose owning
+    /// process is gone are stopped (if still running) and deleted when the next one starts.
+    /// </summary>
+    static void RemoveStaleClusters(string binDir)
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), Prefix + "*"))
+        {
+            try
+            {
+                var owner = Path.Combine(dir, OwnerFile);
+                if (!File.Exists(owner) || !int.TryParse(File.ReadAllText(owner), out var pid) || IsAlive(pid)) continue;
+                if (File.Exists(Path.Combine(dir, "data", "postmaster.pid")))
+                    Run(Path.Combine(binDir, "pg_ctl"), ["stop", "-D", Path.Combine(dir, "data"), "-m", "immediate", "-w", "-t", "30"]);
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception) { /* another process's folder, or one being removed right now: not this run's concern */ }
+        }
+    }
+
+    static bool IsAlive(int pid)
+    {
+        try { return !Process.GetProcessById(pid).HasExited; }
+        catch (ArgumentException) { return false; }
+    }
 
     /// <summary>A connection string for <paramref name="database"/> on this server.</summary>
     public string ConnectionString(string database) => new NpgsqlConnectionStringBuilder
