@@ -34,11 +34,12 @@ public static class LeaderboardSeed
         await using var tx = await connection.BeginTransactionAsync();
         await using var insert = connection.CreateCommand();
         insert.Transaction = tx;
-        insert.CommandText = "INSERT INTO RunMetrics (RunId, Name, Step, Value, At) VALUES (@run, @name, 0, @value, @at)";
-        var run = Param(insert, "@run");
-        var name = Param(insert, "@name");
-        var value = Param(insert, "@value");
-        Param(insert, "@at").Value = now;
+        // Quoted names and typed parameters: the same statement runs on SQLite and on PostgreSQL (which folds unquoted names).
+        insert.CommandText = "INSERT INTO \"RunMetrics\" (\"RunId\", \"Name\", \"Step\", \"Value\", \"At\") VALUES (@run, @name, 0, @value, @at)";
+        var run = Param(insert, "@run", System.Data.DbType.Int64);
+        var name = Param(insert, "@name", System.Data.DbType.String);
+        var value = Param(insert, "@value", System.Data.DbType.Double);
+        Param(insert, "@at", null).Value = now;   // typed by its value (UTC: PostgreSQL's timestamptz)
         insert.Prepare();
         for (var i = 0; i < runs.Count; i++)
         {
@@ -58,10 +59,11 @@ public static class LeaderboardSeed
         return runs.Select(r => r.Id).ToList();
     }
 
-    static System.Data.Common.DbParameter Param(System.Data.Common.DbCommand command, string name)
+    static System.Data.Common.DbParameter Param(System.Data.Common.DbCommand command, string name, System.Data.DbType? type)
     {
         var p = command.CreateParameter();
         p.ParameterName = name;
+        if (type is { } t) p.DbType = t;
         command.Parameters.Add(p);
         return p;
     }

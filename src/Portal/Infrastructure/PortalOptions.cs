@@ -12,6 +12,8 @@ public sealed class PortalOptions
     public string DataDir { get; set; } = "data";
     /// <summary>Folders under which dataset and weight paths may lie; empty means the data directory only.</summary>
     public List<string> AllowedRoots { get; set; } = [];
+    /// <summary>Which database holds the store (and, for PostgreSQL, the job queue).</summary>
+    public StoreOptions Store { get; set; } = new();
     public JobOptions Jobs { get; set; } = new();
     public TorchOptions Torch { get; set; } = new();
     /// <summary>Serve the Hangfire dashboard to remote admins too (default: local requests only; always admins only).</summary>
@@ -44,6 +46,31 @@ public sealed class DemoOptions
     /// <summary>The models folder as an absolute path.</summary>
     public string ResolvedModelsDir() =>
         string.IsNullOrWhiteSpace(ModelsDir) ? Path.Combine(AppContext.BaseDirectory, "models") : Path.GetFullPath(ModelsDir);
+}
+
+/// <summary>
+/// The store's database. "sqlite" (the default, embedded): ConnectionStrings:Portal names a file under the data directory
+/// and Hangfire's queue lives in this process's memory. "postgres" (a team): ConnectionStrings:Portal is an Npgsql
+/// connection string (required), and the store and Hangfire's queue (schema "hangfire") share that database, so several
+/// portal processes can serve and work from it.
+/// </summary>
+public sealed class StoreOptions
+{
+    /// <summary>The embedded default.</summary>
+    public const string Sqlite = "sqlite";
+    /// <summary>PostgreSQL through Npgsql, with Hangfire.PostgreSql for the queue.</summary>
+    public const string Postgres = "postgres";
+
+    /// <summary>"sqlite" (default) or "postgres".</summary>
+    public string Provider { get; set; } = Sqlite;
+
+    /// <summary>True for "postgres" (any case); throws for a name that is neither.</summary>
+    public bool IsPostgres => Provider.Trim().ToLowerInvariant() switch
+    {
+        Sqlite or "" => false,
+        Postgres or "postgresql" => true,
+        _ => throw new InvalidOperationException($"Portal:Store:Provider is '{Provider}'; use '{Sqlite}' or '{Postgres}'"),
+    };
 }
 
 /// <summary>How jobs are executed in this process.</summary>

@@ -1,6 +1,7 @@
 using Forensics.ML.Runtime;
 using Hangfire;
 using Hangfire.InMemory;
+using Hangfire.PostgreSql;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
@@ -12,19 +13,54 @@ namespace Portal.Infrastructure;
 /// <summary>Service registration, grouped by concern.</summary>
 public static class ServiceSetup
 {
-    /// <summary>Options, data directory and the SQLite store (its path made absolute under the data directory).</summary>
+    /// <summary>
+    /// Options, data directory and the store: SQLite under the data directory (default) or PostgreSQL
+    /// (Portal:Store:Provider = postgres). Code always asks for <c>IDbContextFactory&lt;PortalDb&gt;</c>; on PostgreSQL it
+    /// gets a <see cref="PostgresPortalDb"/>, whose type selects the migrations in migrations/Postgres.
+    /// </summary>
     public static IServiceCollection AddPortalStore(this IServiceCollection services, IConfiguration config)
     {
         services.Configure<PortalOptions>(config.GetSection(PortalOptions.Section));
         services.AddSingleton<PortalPaths>();
-        services.AddDbContextFactory<PortalDb>((sp, o) =>
+        var migrations = typeof(PortalDb).Assembly.GetName().Name;
+        if (StoreOf(config).IsPostgres)
         {
-            var paths = sp.GetRequiredService<PortalPaths>();
-            o.UseSqlite(SqliteConnectionString(config.GetConnectionString("Portal"), paths.DataDir),
-                sqlite => sqlite.MigrationsAssembly(typeof(PortalDb).Assembly.GetName().Name));
-        });
+            var connection = PostgresConnectionString(config);
+            services.AddDbContextFactory<PostgresPortalDb>(o => o.UseNpgsql(connection, npgsql => npgsql
+                .MigrationsAssembly(migrations)
+                // A short outage (a restart, a failover) is retried instead of failing the request or the run's write.
+                .EnableRetryOnFailure(maxRetryCount: 6, maxRetryDelay: TimeSpan.FromSeconds(5), errorCodesToAdd: null)));
+            services.AddSingleton<IDbContextFactory<PortalDb>>(sp => new UpcastDbContextFactory<PostgresPortalDb, PortalDb>(
+                sp.GetRequiredService<IDbContextFactory<PostgresPortalDb>>()));
+        }
+        else
+        {
+            services.AddDbContextFactory<PortalDb>((sp, o) =>
+            {
+                var paths = sp.GetRequiredService<PortalPaths>();
+                o.UseSqlite(SqliteConnectionString(config.GetConnectionString("Portal"), paths.DataDir),
+                    sqlite => sqlite.MigrationsAssembly(migrations));
+            });
+        }
         services.AddHostedService<StoreMigration>();
         return services;
+    }
+
+    /// <summary>Portal:Store as configured (provider "sqlite" when absent).</summary>
+    public static StoreOptions StoreOf(IConfiguration config) =>
+        config.GetSection(PortalOptions.Section).GetSection("Store").Get<StoreOptions>() ?? new StoreOptions();
+
+    /// <summary>ConnectionStrings:Portal for PostgreSQL; there is no default database to fall back on, so it is required.</summary>
+    public static string PostgresConnectionString(IConfiguration config)
+    {
+        var configured = config.GetConnectionString("Portal");
+        if (string.IsNullOrWhiteSpace(configured) || configured.Contains("Data Source=", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidOperationException(
+                "Portal:Store:Provider is 'postgres' but ConnectionStrings:Portal is " +
+                (string.IsNullOrWhiteSpace(configured) ? "missing" : $"the SQLite '{configured}'") +
+                "; set it to an Npgsql connection string, e.g. ConnectionStrings__Portal=\"Host=db;Database=portal;Username=portal;Password=...\"");
+        try { return new Npgsql.NpgsqlConnectionStringBuilder(configured).ConnectionString; }
+        catch (ArgumentException e) { throw new InvalidOperationException($"ConnectionStrings:Portal is not an Npgsql connection string: {e.Message}", e); }
     }
 
     /// <summary>"Data Source=portal.db" with the file made absolute under the data directory; busy timeout for concurrent workers.</summary>
@@ -38,10 +74,11 @@ public static class ServiceSetup
     }
 
     /// <summary>
-    /// The job layer: runs, jobs and the Hangfire queue. The storage is named here and nowhere else (in-memory: the run
-    /// rows in the store are the truth, and <see cref="RunRecovery"/> re-queues them on start), so a shared storage for
-    /// several worker machines replaces one line. A job-running process advertises itself (<see cref="WorkerHeartbeat"/>),
-    /// takes over orphaned runs (<see cref="OrphanSweeper"/>) and serves its own device kind's queue plus Jobs:Queues.
+    /// The job layer: runs, jobs and the Hangfire queue. The storage is named here and nowhere else: with SQLite in this
+    /// process's memory (the run rows in the store are the truth, and <see cref="RunRecovery"/> re-queues them on start);
+    /// with PostgreSQL, Hangfire.PostgreSql in the store's database (schema "hangfire"), shared by every portal process.
+    /// A job-running process advertises itself (<see cref="WorkerHeartbeat"/>), takes over orphaned runs
+    /// (<see cref="OrphanSweeper"/>) and serves its own device kind's queue plus Jobs:Queues.
     /// </summary>
     public static IServiceCollection AddPortalJobs(this IServiceCollection services, IConfiguration config)
     {
@@ -63,11 +100,18 @@ public static class ServiceSetup
         services.AddTransient<IRunJob, PipelineJob>();
         services.AddTransient<ModelZooService>();
 
-        services.AddHangfire(c => c
-            .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
-            .UseSimpleAssemblyNameTypeSerializer()
-            .UseRecommendedSerializerSettings()
-            .UseInMemoryStorage(new InMemoryStorageOptions { MaxExpirationTime = TimeSpan.FromHours(6) }));
+        var store = StoreOf(config);
+        services.AddHangfire(c =>
+        {
+            c.SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+                .UseSimpleAssemblyNameTypeSerializer()
+                .UseRecommendedSerializerSettings();
+            if (store.IsPostgres)
+                c.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(PostgresConnectionString(config)),
+                    new PostgreSqlStorageOptions { SchemaName = "hangfire", PrepareSchemaIfNecessary = true });
+            else
+                c.UseInMemoryStorage(new InMemoryStorageOptions { MaxExpirationTime = TimeSpan.FromHours(6) });
+        });
         NoAutomaticRetries.Value.ToString();
 
         var portal = config.GetSection(PortalOptions.Section).Get<PortalOptions>() ?? new PortalOptions();
@@ -151,8 +195,8 @@ sealed class StoreMigration(IDbContextFactory<PortalDb> dbFactory, ILogger<Store
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
         await db.Database.MigrateAsync(ct);
-        // WAL lets the UI read while a job writes.
-        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+        // WAL lets the UI read while a job writes (SQLite only: PostgreSQL's readers never wait on writers).
+        if (db.Database.IsSqlite()) await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
         if (pending.Count > 0) logger.LogInformation("Applied migrations: {Migrations}", string.Join(", ", pending));
     }
 
@@ -185,4 +229,12 @@ sealed class TorchStartup(IOptions<PortalOptions> options, ILogger<TorchStartup>
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}
+
+/// <summary>Serves a provider's subclass of the store as the base type every caller asks for.</summary>
+sealed class UpcastDbContextFactory<TDerived, TBase>(IDbContextFactory<TDerived> inner) : IDbContextFactory<TBase>
+    where TDerived : TBase where TBase : DbContext
+{
+    public TBase CreateDbContext() => inner.CreateDbContext();
+    public async Task<TBase> CreateDbContextAsync(CancellationToken ct = default) => await inner.CreateDbContextAsync(ct);
 }

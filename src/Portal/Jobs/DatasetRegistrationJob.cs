@@ -88,25 +88,31 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
     internal async Task StoreAsync(long datasetId, long runId, DatasetManifest manifest, string manifestPath, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var dataset = await db.Datasets.SingleAsync(d => d.Id == datasetId, ct);
-        await db.DatasetSubsets.Where(s => s.DatasetId == datasetId).ExecuteDeleteAsync(ct);
-        await db.UnreadableFiles.Where(u => u.DatasetId == datasetId).ExecuteDeleteAsync(ct);
-        db.DatasetSubsets.AddRange(manifest.Subsets.Select(s => new DatasetSubset
-            { DatasetId = datasetId, Generator = s.Generator, Split = s.Split, Label = s.Label, Count = s.Count }));
-        db.UnreadableFiles.AddRange(manifest.Unreadable.Select(u => new Store.UnreadableFile { DatasetId = datasetId, Path = u.Path, Reason = u.Reason }));
-        dataset.Layout = LayoutName(manifest.Layout);
-        dataset.Status = DatasetStatus.Ready;
-        dataset.Images = manifest.Images.Count;
-        dataset.IgnoredFiles = manifest.IgnoredFiles;
-        dataset.ContentHash = manifest.ContentHash;
-        dataset.ManifestPath = manifestPath;
-        dataset.ScannedAt = DateTime.UtcNow;
-        dataset.RegistrationRunId = runId;
-        dataset.FormatsJson = JsonSerializer.Serialize(manifest.Formats);
-        dataset.SizesJson = JsonSerializer.Serialize(manifest.Sizes);
-        await db.SaveChangesAsync(ct);
-        await tx.CommitAsync(ct);
+        // A retrying execution strategy (PostgreSQL) replays the whole transaction after a transient failure, so the
+        // tracked changes are dropped first: each attempt starts from the database's state.
+        await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            db.ChangeTracker.Clear();
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var dataset = await db.Datasets.SingleAsync(d => d.Id == datasetId, ct);
+            await db.DatasetSubsets.Where(s => s.DatasetId == datasetId).ExecuteDeleteAsync(ct);
+            await db.UnreadableFiles.Where(u => u.DatasetId == datasetId).ExecuteDeleteAsync(ct);
+            db.DatasetSubsets.AddRange(manifest.Subsets.Select(s => new DatasetSubset
+                { DatasetId = datasetId, Generator = s.Generator, Split = s.Split, Label = s.Label, Count = s.Count }));
+            db.UnreadableFiles.AddRange(manifest.Unreadable.Select(u => new Store.UnreadableFile { DatasetId = datasetId, Path = u.Path, Reason = u.Reason }));
+            dataset.Layout = LayoutName(manifest.Layout);
+            dataset.Status = DatasetStatus.Ready;
+            dataset.Images = manifest.Images.Count;
+            dataset.IgnoredFiles = manifest.IgnoredFiles;
+            dataset.ContentHash = manifest.ContentHash;
+            dataset.ManifestPath = manifestPath;
+            dataset.ScannedAt = DateTime.UtcNow;
+            dataset.RegistrationRunId = runId;
+            dataset.FormatsJson = JsonSerializer.Serialize(manifest.Formats);
+            dataset.SizesJson = JsonSerializer.Serialize(manifest.Sizes);
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+        });
     }
 
     /// <summary>"genimage" or "real-fake", the names the API reports.</summary>

@@ -232,17 +232,35 @@ public sealed class ExperimentService(IDbContextFactory<PortalDb> dbFactory, Run
     public async Task<(Run Run, bool Reused)> ReuseOrCreateAsync(string kind, string configJson, long? seed = null)
     {
         var hash = RunService.ConfigHash(kind, configJson);
-        // Find-then-create must be atomic, or two pipelines sharing a stage (a grid's cells) would both create it.
+        // Find-then-create must be atomic, or two pipelines sharing a stage (a grid's cells) would both create it: one
+        // process at a time through the gate, and on PostgreSQL (processes sharing one store) one session at a time
+        // through an advisory lock, held on its own connection and released with it should this process die.
         await ReuseGate.WaitAsync();
         try
         {
-            if (await FindLiveRunAsync(kind, hash) is { } existing) return (existing, true);
-            return (await runs.CreateAsync(kind, configJson, seed), false);
+            await using var lockDb = await dbFactory.CreateDbContextAsync();
+            var shared = lockDb.Database.IsNpgsql();
+            if (shared)
+            {
+                await lockDb.Database.OpenConnectionAsync();
+                await lockDb.Database.ExecuteSqlRawAsync("SELECT pg_advisory_lock({0})", ReuseLockKey);
+            }
+            try
+            {
+                if (await FindLiveRunAsync(kind, hash) is { } existing) return (existing, true);
+                return (await runs.CreateAsync(kind, configJson, seed), false);
+            }
+            finally
+            {
+                if (shared) await lockDb.Database.ExecuteSqlRawAsync("SELECT pg_advisory_unlock({0})", ReuseLockKey);
+            }
         }
         finally { ReuseGate.Release(); }
     }
 
     static readonly SemaphoreSlim ReuseGate = new(1, 1);
+    /// <summary>The PostgreSQL advisory lock key of find-then-create (any fixed number no other code locks).</summary>
+    const long ReuseLockKey = 0x5072_7452_6575_7365;
 
     /// <summary>The queued, running or succeeded run of <paramref name="kind"/> with config hash <paramref name="hash"/> (succeeded first); null when none.</summary>
     public Task<Run?> FindLiveRunAsync(string kind, string hash) => FindLiveRunAsync(dbFactory, kind, hash);

@@ -50,6 +50,12 @@ public sealed class RunContext(long runId, string kind, string configJson, int a
         }
     }
 
+    /// <summary>Marks the progress unwritten again: the write that took it failed, so the next flush repeats it.</summary>
+    internal void ProgressNotWritten()
+    {
+        lock (gate) dirty = true;
+    }
+
     internal bool TakeProgress(out double fraction, out string? currentPhase)
     {
         lock (gate)

@@ -10,12 +10,17 @@ namespace Portal.Jobs;
 /// <summary>
 /// The queue's entry point for every run. It claims the run atomically (queued -> running, so a duplicate delivery
 /// exits), runs the job for its kind, writes heartbeat and progress, watches for cancellation, and records the outcome.
+/// A short database outage (a PostgreSQL restart) loses nothing: a failed heartbeat is logged and the next one writes
+/// the progress again, and the outcome is written again until it lands, for up to <see cref="OutcomePatience"/>.
 /// </summary>
 public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerable<IRunJob> jobs, PortalPaths paths,
     RunCancellations cancellations, IServiceProvider services, IOptions<PortalOptions> options, ILogger<RunExecutor> logger)
 {
     /// <summary>This process's name in the Worker column.</summary>
     public static readonly string WorkerName = $"{Environment.MachineName}:{Environment.ProcessId}";
+
+    /// <summary>How long the end of a run (its last progress and its outcome) keeps being written through a database outage.</summary>
+    public static TimeSpan OutcomePatience { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
     /// Executes run <paramref name="runId"/>. Hangfire passes its shutdown token as <paramref name="shutdown"/>.
@@ -46,37 +51,39 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
             await context.LogAsync(run.Attempts > 1 ? $"taken up again (attempt {run.Attempts}) by {WorkerName}" : $"started by {WorkerName}");
             await job.ExecuteAsync(context);
             await StopAsync(stopHeartbeat, heartbeat);
-            await FlushProgressAsync(context);
-            await FinishAsync(runId, RunStatus.Succeeded, null);
+            await PersistAsync(runId, "last progress", () => FlushProgressAsync(context));
+            await PersistAsync(runId, "outcome", () => FinishAsync(runId, RunStatus.Succeeded, null));
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
             await StopAsync(stopHeartbeat, heartbeat);
-            await FlushProgressAsync(context);
+            await PersistAsync(runId, "last progress", () => FlushProgressAsync(context));
+            var byRequest = false;
+            await PersistAsync(runId, "cancel request", async () => byRequest = await CancelRequestedAsync(runId));
             if (lost.Value)
             {
                 // Another worker took the run over (this one's heartbeat had gone stale): stop without writing its state.
                 logger.LogWarning("Run {RunId} was taken over by another worker; this execution stopped", runId);
                 await context.LogAsync($"{WorkerName} lost the run to a takeover and stopped its execution", "warning");
             }
-            else if (shutdown.IsCancellationRequested && !await CancelRequestedAsync(runId))
+            else if (shutdown.IsCancellationRequested && !byRequest)
             {
                 // The process is stopping: hand the run back so the next start (or another worker) takes it up again.
-                await FinishAsync(runId, RunStatus.Queued, null);
+                await PersistAsync(runId, "outcome", () => FinishAsync(runId, RunStatus.Queued, null));
                 await context.LogAsync("interrupted by shutdown; queued again");
             }
             else
             {
-                await FinishAsync(runId, RunStatus.Canceled, "canceled by request");
+                await PersistAsync(runId, "outcome", () => FinishAsync(runId, RunStatus.Canceled, "canceled by request"));
                 await context.LogAsync("canceled");
             }
         }
         catch (Exception e)
         {
             await StopAsync(stopHeartbeat, heartbeat);
-            await FlushProgressAsync(context);
+            await PersistAsync(runId, "last progress", () => FlushProgressAsync(context));
             logger.LogError(e, "Run {RunId} ({Kind}) failed", runId, run.Kind);
-            await FinishAsync(runId, RunStatus.Failed, e.Message);
+            await PersistAsync(runId, "outcome", () => FinishAsync(runId, RunStatus.Failed, e.Message));
             await context.LogAsync($"{e.GetType().Name}: {e.Message}", "error");
         }
         finally
@@ -114,19 +121,48 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
             while (!stop.IsCancellationRequested)
             {
                 await Task.Delay(period, stop);
-                if (await FlushProgressAsync(context) == 0)
+                // One failed beat (the database briefly away) is logged and the next one tries again: the job goes on.
+                try
                 {
-                    lost.Value = true;
-                    await cancel.CancelAsync();
-                    return;
+                    if (await FlushProgressAsync(context) == 0)
+                    {
+                        lost.Value = true;
+                        await cancel.CancelAsync();
+                        return;
+                    }
+                    if (await CancelRequestedAsync(context.RunId)) cancel.Cancel();
                 }
-                if (await CancelRequestedAsync(context.RunId)) cancel.Cancel();
+                catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
+                {
+                    logger.LogWarning(e, "Heartbeat of run {RunId} failed; trying again in {Period}", context.RunId, period);
+                }
             }
         }
         catch (OperationCanceledException) { }
-        catch (Exception e)
+    }
+
+    /// <summary>
+    /// Repeats <paramref name="write"/> until it succeeds, for up to <see cref="OutcomePatience"/> (each failure logged);
+    /// the store's own retrying strategy covers a blip, this covers an outage longer than its retries.
+    /// </summary>
+    async Task PersistAsync(long runId, string what, Func<Task> write)
+    {
+        var deadline = DateTime.UtcNow + OutcomePatience;
+        var delay = TimeSpan.FromMilliseconds(250);
+        for (var attempt = 1; ; attempt++)
         {
-            logger.LogWarning(e, "Heartbeat of run {RunId} failed", context.RunId);
+            try
+            {
+                await write();
+                if (attempt > 1) logger.LogInformation("Wrote the {What} of run {RunId} at attempt {Attempt}", what, runId, attempt);
+                return;
+            }
+            catch (Exception e) when (DateTime.UtcNow + delay < deadline)
+            {
+                logger.LogWarning(e, "Writing the {What} of run {RunId} failed (attempt {Attempt}); trying again in {Delay}", what, runId, attempt, delay);
+                await Task.Delay(delay);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
         }
     }
 
@@ -134,12 +170,20 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
     async Task<int> FlushProgressAsync(RunContext context)
     {
         var changed = context.TakeProgress(out var progress, out var phase);
-        await using var db = await dbFactory.CreateDbContextAsync();
-        var now = DateTime.UtcNow;
-        var mine = db.Runs.Where(r => r.Id == context.RunId && r.Status == RunStatus.Running && r.Worker == WorkerName);
-        return changed
-            ? await mine.ExecuteUpdateAsync(s => s.SetProperty(r => r.Progress, progress).SetProperty(r => r.Phase, phase).SetProperty(r => r.HeartbeatAt, now))
-            : await mine.ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, now));
+        try
+        {
+            await using var db = await dbFactory.CreateDbContextAsync();
+            var now = DateTime.UtcNow;
+            var mine = db.Runs.Where(r => r.Id == context.RunId && r.Status == RunStatus.Running && r.Worker == WorkerName);
+            return changed
+                ? await mine.ExecuteUpdateAsync(s => s.SetProperty(r => r.Progress, progress).SetProperty(r => r.Phase, phase).SetProperty(r => r.HeartbeatAt, now))
+                : await mine.ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, now));
+        }
+        catch when (changed)
+        {
+            context.ProgressNotWritten();
+            throw;
+        }
     }
 
     async Task<bool> CancelRequestedAsync(long runId)

@@ -106,9 +106,10 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         await db.Database.OpenConnectionAsync(ct);
         var connection = db.Database.GetDbConnection();
-        await SummariseNewRunsAsync(connection, ct);
+        var sql = new Dialect(db.Database.IsNpgsql());
+        await SummariseNewRunsAsync(connection, sql, ct);
 
-        var measuredGenerators = await GeneratorsAsync(connection, filter, ct);
+        var measuredGenerators = await GeneratorsAsync(connection, sql, filter, ct);
         var published = request.Baselines ? PublishedRows(filter) : [];
         var generators = Columns(measuredGenerators, published.Count > 0);
         var sort = ParseSort(request.Sort, generators);
@@ -125,10 +126,50 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         int? measuredTake = request.Take is { } take ? take - pagePublished.Count : null;
 
         var (groups, measuredTotal) = measuredTake is 0
-            ? ([], await CountAsync(connection, filter, ct))
-            : await GroupsAsync(connection, filter, sort, desc, measuredSkip, measuredTake, ct);
-        var rows = await MeasuredRowsAsync(connection, groups, baseline, ct);
+            ? ([], await CountAsync(connection, sql, filter, ct))
+            : await GroupsAsync(connection, sql, filter, sort, desc, measuredSkip, measuredTake, ct);
+        var rows = await MeasuredRowsAsync(connection, sql, groups, baseline, ct);
         return new LeaderboardPage(published.Count + measuredTotal, [.. pagePublished, .. rows], generators);
+    }
+
+    /// <summary>
+    /// The SQL that differs between SQLite and PostgreSQL. The rest is written for both: table and column names quoted
+    /// (PostgreSQL folds unquoted names to lower case), derived names unquoted, string order binary (PostgreSQL's columns
+    /// use the "C" collation, see <see cref="PostgresPortalDb"/>).
+    /// </summary>
+    sealed record Dialect(bool Postgres)
+    {
+        /// <summary>True when <paramref name="part"/> occurs in <paramref name="text"/> (case-sensitive).</summary>
+        public string Has(string text, string part) => Postgres ? $"strpos({text}, {part}) > 0" : $"instr({text}, {part}) > 0";
+
+        /// <summary>A field of a JSON text column: its value (SQLite's json_extract) or its text (PostgreSQL).</summary>
+        public string Json(string json, string field) => Postgres ? $"(({json})::jsonb ->> '{field}')" : $"json_extract({json}, '$.{field}')";
+
+        /// <summary>A whole-number field of a JSON text column; on PostgreSQL null unless it reads as one (SQLite stores it as given).</summary>
+        public string JsonInteger(string json, string field) => Postgres
+            ? $"(CASE WHEN {Json(json, field)} ~ '^\\s*-?[0-9]+(\\.0*)?\\s*$' THEN trim({Json(json, field)})::numeric::bigint END)"
+            : Json(json, field);
+
+        /// <summary>The insert that skips rows a unique index already holds: prefix and suffix.</summary>
+        public (string Insert, string OnConflict) InsertOrIgnore => Postgres ? ("INSERT INTO", "ON CONFLICT DO NOTHING") : ("INSERT OR IGNORE INTO", "");
+
+        /// <summary>The values joined by <paramref name="separator"/> in the order of <paramref name="orderBy"/> (SQLite: the rows' order).</summary>
+        public string Join(string value, string separator, string orderBy) =>
+            Postgres ? $"string_agg({value}, {separator} ORDER BY {orderBy})" : $"group_concat({value}, {separator})";
+
+        /// <summary>The character with code <paramref name="code"/>.</summary>
+        public string Char(int code) => Postgres ? $"chr({code})" : $"char({code})";
+
+        /// <summary>An ASCII case-insensitive sort key.</summary>
+        public string NoCase(string expression) => Postgres ? $"lower({expression})" : $"{expression} COLLATE NOCASE";
+
+        /// <summary>LIMIT's value for every row.</summary>
+        public object NoLimit => Postgres ? DBNull.Value : -1;
+
+        /// <summary>The run ids as a table of one column "value", and the parameter that carries them.</summary>
+        public (string Table, object Ids) IdTable(IReadOnlyList<long> ids) => Postgres
+            ? ("unnest(@ids) AS j(value)", ids.ToArray())
+            : ("json_each(@ids) j", JsonSerializer.Serialize(ids));
     }
 
     /// <summary>The sort column: a text or count column, or a metric ("acc"/"ap") of one generator or of the mean (Generator null).</summary>
@@ -166,7 +207,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             ? v.Equals("clean", StringComparison.OrdinalIgnoreCase) || v.Equals("none", StringComparison.OrdinalIgnoreCase) ? "none" : v
             : null;
 
-        public string Where(DbCommand command)
+        public string Where(DbCommand command, Dialect sql)
         {
             var clauses = new List<string> { "1 = 1" };
             if (Dataset is not null)
@@ -186,7 +227,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             }
             if (Q is not null)
             {
-                clauses.Add("instr(lower(Detector), lower(@q)) > 0");
+                clauses.Add(sql.Has("lower(Detector)", "lower(@q)"));
                 Add(command, "@q", Q);
             }
             if (Threshold is not null)
@@ -196,26 +237,30 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             }
             if (Tag is not null)
             {
-                clauses.Add("EXISTS (SELECT 1 FROM Runs r WHERE r.Id = RunId AND instr(r.Tags, @tag) > 0)");
+                clauses.Add($"EXISTS (SELECT 1 FROM \"Runs\" r WHERE r.\"Id\" = RunId AND {sql.Has("r.\"Tags\"", "@tag")})");
                 Add(command, "@tag", "," + Tag + ",");
             }
             return string.Join(" AND ", clauses);
         }
     }
 
-    static string Config(string field) =>
-        $"coalesce(json_extract(r.ConfigJson, '$.{field}'), json_extract(r.ConfigJson, '$.{char.ToUpperInvariant(field[0])}{field[1..]}'))";
+    /// <summary>A run config's field, camelCase or PascalCase.</summary>
+    static string Config(Dialect sql, string field, bool integer = false)
+    {
+        string Field(string name) => integer ? sql.JsonInteger("r.\"ConfigJson\"", name) : sql.Json("r.\"ConfigJson\"", name);
+        return $"coalesce({Field(field)}, {Field(char.ToUpperInvariant(field[0]) + field[1..])})";
+    }
 
     /// <summary>
     /// Summarises every succeeded evaluate/crossgen run that has no entries yet: one entry per threshold mode (an entry whose
-    /// mode the run did not record has null Generators and is never shown). All modes of a run go in one statement, and
+    /// mode the run did not record gets none). All modes of a run go in one statement, and
     /// the unique (RunId, Threshold) index makes concurrent summaries harmless.
     /// </summary>
-    static async Task SummariseNewRunsAsync(DbConnection connection, CancellationToken ct)
+    static async Task SummariseNewRunsAsync(DbConnection connection, Dialect sql, CancellationToken ct)
     {
         const string newRuns = $"""
-            SELECT 1 FROM Runs r WHERE r.Status = 'succeeded' AND r.Kind IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}')
-              AND NOT EXISTS (SELECT 1 FROM LeaderboardEntries e WHERE e.RunId = r.Id) LIMIT 1
+            SELECT 1 FROM "Runs" r WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}')
+              AND NOT EXISTS (SELECT 1 FROM "LeaderboardEntries" e WHERE e."RunId" = r."Id") LIMIT 1
             """;
         // A read first: most queries find nothing new, and an INSERT would take the database's write lock even then.
         await using (var probe = connection.CreateCommand())
@@ -227,21 +272,28 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         var modes = string.Join(", ", ThresholdModes.Select(m => $"('{m.Threshold}', '{m.Suffix}')"));
         // A metric family "acc@best/<generator>" is the index range ['acc@best/', 'acc@best0'): '/' sorts right before '0'.
         string Family(string metric) =>
-            $"m.RunId = r.Id AND m.Step = 0 AND m.Name >= '{metric}' || modes.Suffix || '/' AND m.Name < '{metric}' || modes.Suffix || '0' " +
-            $"AND m.Name <> '{metric}' || modes.Suffix || '/{AverageRow}'";
+            $"m.\"RunId\" = r.\"Id\" AND m.\"Step\" = 0 AND m.\"Name\" >= '{metric}' || modes.Suffix || '/' AND m.\"Name\" < '{metric}' || modes.Suffix || '0' " +
+            $"AND m.\"Name\" <> '{metric}' || modes.Suffix || '/{AverageRow}'";
+        var (insert, onConflict) = sql.InsertOrIgnore;
         command.CommandText = $"""
             WITH modes(Threshold, Suffix) AS (VALUES {modes})
-            INSERT OR IGNORE INTO LeaderboardEntries (RunId, Threshold, Checkpoint, DatasetId, Split, Perturbation, ConfigArch, Seed, MeanAcc, MeanAp, Generators)
-            SELECT r.Id, modes.Threshold, coalesce({Config("checkpoint")}, ''), {Config("datasetId")}, coalesce(trim({Config("split")}), ''),
-                   coalesce(nullif(nullif(trim({Config("perturbation")}), ''), 'none'), 'none'), coalesce({Config("arch")}, ''),
-                   coalesce({Config("seed")}, r.Seed, 0),
-                   (SELECT avg(m.Value) FROM RunMetrics m WHERE {Family("acc")}),
-                   (SELECT avg(m.Value) FROM RunMetrics m WHERE {Family("ap")}),
-                   (SELECT group_concat(g, char({(int)LeaderboardEntry.GeneratorSeparator}))
-                      FROM (SELECT substr(m.Name, length('acc' || modes.Suffix) + 2) AS g FROM RunMetrics m WHERE {Family("acc")} ORDER BY m.Name))
-            FROM Runs r CROSS JOIN modes
-            WHERE r.Status = 'succeeded' AND r.Kind IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}')
-              AND NOT EXISTS (SELECT 1 FROM LeaderboardEntries e WHERE e.RunId = r.Id)
+            {insert} "LeaderboardEntries" ("RunId", "Threshold", "Checkpoint", "DatasetId", "Split", "Perturbation", "ConfigArch", "Seed", "MeanAcc", "MeanAp", "Generators")
+            SELECT * FROM (
+              SELECT r."Id", modes.Threshold, coalesce({Config(sql, "checkpoint")}, ''), {Config(sql, "datasetId", integer: true)},
+                     coalesce(trim({Config(sql, "split")}), ''),
+                     coalesce(nullif(nullif(trim({Config(sql, "perturbation")}), ''), 'none'), 'none'), coalesce({Config(sql, "arch")}, ''),
+                     coalesce({Config(sql, "seed", integer: true)}, r."Seed", 0),
+                     (SELECT avg(m."Value") FROM "RunMetrics" m WHERE {Family("acc")}),
+                     (SELECT avg(m."Value") FROM "RunMetrics" m WHERE {Family("ap")}),
+                     (SELECT {sql.Join("g", sql.Char(LeaderboardEntry.GeneratorSeparator), "g")}
+                        FROM (SELECT substr(m."Name", length('acc' || modes.Suffix) + 2) AS g FROM "RunMetrics" m WHERE {Family("acc")} ORDER BY m."Name") AS gs) AS Generators
+              FROM "Runs" r CROSS JOIN modes
+              WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}')
+                AND NOT EXISTS (SELECT 1 FROM "LeaderboardEntries" e WHERE e."RunId" = r."Id")
+            ) AS summary
+            -- A mode the run did not record has no generators and gets no entry.
+            WHERE Generators IS NOT NULL
+            {onConflict}
             """;
         await command.ExecuteNonQueryAsync(ct);
     }
@@ -250,14 +302,15 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     /// The filtered entries with their row key: detector (zoo name of the checkpoint, else its path), arch (the config's,
     /// else the zoo's), dataset, split ('' = all), perturbation ('none' = clean), threshold mode.
     /// </summary>
-    static string Selected(DbCommand command, Filter filter) => $"""
+    static string Selected(DbCommand command, Dialect sql, Filter filter) => $"""
         WITH keyed AS (
-          SELECT e.RunId, e.DatasetId, e.Split, e.Perturbation, e.Threshold, e.Seed, e.MeanAcc, e.MeanAp, e.Generators,
-                 coalesce((SELECT w.Name FROM Weights w WHERE w.Path = e.Checkpoint ORDER BY w.Id LIMIT 1), e.Checkpoint) AS Detector,
-                 coalesce(nullif(e.ConfigArch, ''), (SELECT w.Architecture FROM Weights w WHERE w.Path = e.Checkpoint ORDER BY w.Id LIMIT 1), '') AS Arch,
-                 coalesce((SELECT d.Name FROM Datasets d WHERE d.Id = e.DatasetId), '#' || e.DatasetId) AS Dataset
-          FROM LeaderboardEntries e WHERE e.Generators IS NOT NULL
-        ), sel AS (SELECT * FROM keyed WHERE {filter.Where(command)})
+          SELECT e."RunId" AS RunId, e."DatasetId" AS DatasetId, e."Split" AS Split, e."Perturbation" AS Perturbation, e."Threshold" AS Threshold,
+                 e."Seed" AS Seed, e."MeanAcc" AS MeanAcc, e."MeanAp" AS MeanAp, e."Generators" AS Generators,
+                 coalesce((SELECT w."Name" FROM "Weights" w WHERE w."Path" = e."Checkpoint" ORDER BY w."Id" LIMIT 1), e."Checkpoint") AS Detector,
+                 coalesce(nullif(e."ConfigArch", ''), (SELECT w."Architecture" FROM "Weights" w WHERE w."Path" = e."Checkpoint" ORDER BY w."Id" LIMIT 1), '') AS Arch,
+                 coalesce((SELECT d."Name" FROM "Datasets" d WHERE d."Id" = e."DatasetId"), '#' || CAST(e."DatasetId" AS TEXT)) AS Dataset
+          FROM "LeaderboardEntries" e WHERE e."Generators" IS NOT NULL
+        ), sel AS (SELECT * FROM keyed WHERE {filter.Where(command, sql)})
         """;
 
     /// <summary>The metric-name suffix of a row's threshold mode ("" for 0.5, "@best", "@calibrated"), in SQL over a column.</summary>
@@ -265,10 +318,10 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
 
     static string Suffix(string threshold) => ThresholdModes.First(m => m.Threshold == threshold).Suffix;
 
-    static async Task<List<string>> GeneratorsAsync(DbConnection connection, Filter filter, CancellationToken ct)
+    static async Task<List<string>> GeneratorsAsync(DbConnection connection, Dialect sql, Filter filter, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
-        command.CommandText = Selected(command, filter) + " SELECT DISTINCT Generators FROM sel";
+        command.CommandText = Selected(command, sql, filter) + " SELECT DISTINCT Generators FROM sel";
         var generators = new HashSet<string>(StringComparer.Ordinal);
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct)) generators.UnionWith(reader.GetString(0).Split(LeaderboardEntry.GeneratorSeparator));
@@ -291,57 +344,57 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     sealed record Group(string Detector, string Arch, long? DatasetId, string Dataset, string Split, string Perturbation, string Threshold,
         List<(long RunId, long Seed)> Runs);
 
-    static string GroupSql(DbCommand command, Filter filter, Sort sort)
+    static string GroupSql(DbCommand command, Dialect sql, Filter filter, Sort sort)
     {
-        string sortValue = "NULL";
+        string sortValue = "CAST(NULL AS DOUBLE PRECISION)";
         if (sort.Metric is { } metric && sort.Generator is { } generator)
         {
-            sortValue = $"(SELECT m.Value FROM RunMetrics m WHERE m.RunId = sel.RunId AND m.Name = @sortMetric || {SuffixSql("sel.Threshold")} || '/' || @sortGenerator AND m.Step = 0 LIMIT 1)";
+            sortValue = $"(SELECT m.\"Value\" FROM \"RunMetrics\" m WHERE m.\"RunId\" = sel.RunId AND m.\"Name\" = @sortMetric || {SuffixSql("sel.Threshold")} || '/' || @sortGenerator AND m.\"Step\" = 0 LIMIT 1)";
             Add(command, "@sortMetric", metric);
             Add(command, "@sortGenerator", generator);
         }
         else if (sort.Metric is { } meanOf)
             sortValue = meanOf == "acc" ? "sel.MeanAcc" : "sel.MeanAp";
-        return Selected(command, filter) + $"""
+        return Selected(command, sql, filter) + $"""
             , grp AS (
               SELECT Detector, Arch, DatasetId, Dataset, Split, Perturbation, Threshold, count(DISTINCT Seed) AS Runs, max(RunId) AS LastRun,
-                     group_concat(RunId || ':' || Seed) AS RunSeeds, avg(SortValue) AS SortValue
-              FROM (SELECT sel.*, {sortValue} AS SortValue FROM sel)
-              GROUP BY Detector, Arch, DatasetId, Split, Perturbation, Threshold
+                     {sql.Join("CAST(RunId AS TEXT) || ':' || CAST(Seed AS TEXT)", "','", "RunId")} AS RunSeeds, avg(SortValue) AS SortValue
+              FROM (SELECT sel.*, {sortValue} AS SortValue FROM sel) AS sorted
+              GROUP BY Detector, Arch, DatasetId, Dataset, Split, Perturbation, Threshold
             )
             """;
     }
 
-    static async Task<int> CountAsync(DbConnection connection, Filter filter, CancellationToken ct)
+    static async Task<int> CountAsync(DbConnection connection, Dialect sql, Filter filter, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
-        command.CommandText = GroupSql(command, filter, new Sort("detector", null, null)) + " SELECT count(*) FROM grp";
+        command.CommandText = GroupSql(command, sql, filter, new Sort("detector", null, null)) + " SELECT count(*) FROM grp";
         return Convert.ToInt32(await command.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
     }
 
-    static async Task<(List<Group>, int Total)> GroupsAsync(DbConnection connection, Filter filter, Sort sort, bool desc, int skip, int? take,
+    static async Task<(List<Group>, int Total)> GroupsAsync(DbConnection connection, Dialect sql, Filter filter, Sort sort, bool desc, int skip, int? take,
         CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
         var dir = desc ? "DESC" : "ASC";
         var order = sort.Column switch
         {
-            "detector" => $"Detector COLLATE NOCASE {dir}",
-            "arch" => $"Arch COLLATE NOCASE {dir}",
-            "dataset" => $"Dataset COLLATE NOCASE {dir}",
-            "split" => $"Split COLLATE NOCASE {dir}",
-            "perturbation" => $"Perturbation COLLATE NOCASE {dir}",
-            "threshold" => $"Threshold COLLATE NOCASE {dir}",
+            "detector" => $"{sql.NoCase("Detector")} {dir}",
+            "arch" => $"{sql.NoCase("Arch")} {dir}",
+            "dataset" => $"{sql.NoCase("Dataset")} {dir}",
+            "split" => $"{sql.NoCase("Split")} {dir}",
+            "perturbation" => $"{sql.NoCase("Perturbation")} {dir}",
+            "threshold" => $"{sql.NoCase("Threshold")} {dir}",
             "runs" => $"Runs {dir}",
             "run" => $"LastRun {dir}",
             _ => $"(SortValue IS NULL), SortValue {dir}",   // rows without the metric go last either way
         };
-        command.CommandText = GroupSql(command, filter, sort) + $"""
+        command.CommandText = GroupSql(command, sql, filter, sort) + $"""
              SELECT Detector, Arch, DatasetId, Dataset, Split, Perturbation, Threshold, RunSeeds, count(*) OVER () AS Total FROM grp
              ORDER BY {order}, Detector, Dataset, Split, Perturbation, Threshold, Arch, LastRun
              LIMIT @take OFFSET @skip
             """;
-        Add(command, "@take", take ?? -1);
+        Add(command, "@take", take is { } t ? t : sql.NoLimit);
         Add(command, "@skip", skip);
         var groups = new List<Group>();
         int? total = null;
@@ -354,26 +407,27 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
                     .GroupBy(p => p.Seed).Select(g => g.MaxBy(p => p.RunId)).OrderBy(p => p.RunId).ToList();
                 groups.Add(new Group(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2), reader.GetString(3),
                     reader.GetString(4), reader.GetString(5), reader.GetString(6), runs));
-                total = reader.GetInt32(8);
+                total = Convert.ToInt32(reader.GetValue(8), CultureInfo.InvariantCulture);
             }
         // A page past the end has no row to carry the total.
-        return (groups, total ?? await CountAsync(connection, filter, ct));
+        return (groups, total ?? await CountAsync(connection, sql, filter, ct));
     }
 
-    static async Task<List<LeaderboardRow>> MeasuredRowsAsync(DbConnection connection, List<Group> groups, PublishedBaseline? baseline, CancellationToken ct)
+    static async Task<List<LeaderboardRow>> MeasuredRowsAsync(DbConnection connection, Dialect sql, List<Group> groups, PublishedBaseline? baseline,
+        CancellationToken ct)
     {
         if (groups.Count == 0) return [];
-        var ids = JsonSerializer.Serialize(groups.SelectMany(g => g.Runs.Select(r => r.RunId)).Distinct());
+        var (idTable, ids) = sql.IdTable(groups.SelectMany(g => g.Runs.Select(r => r.RunId)).Distinct().ToList());
         var metrics = new Dictionary<long, Dictionary<string, double>>();
         await using (var command = connection.CreateCommand())
         {
             // The acc* and ap* families of every mode: acc/, acc@best/, acc_ci_lo/, ap/, ap_ci_hi@calibrated/, ...
             // CROSS JOIN fixes the loop order: run id first, then the (RunId, Name, Step) index. Written as "RunId IN
             // (json_each)" with the name ranges OR-ed, SQLite scans every metric row instead (80 ms at 10,000 runs).
-            command.CommandText = """
-                SELECT m.RunId, m.Name, m.Value FROM json_each(@ids) j CROSS JOIN RunMetrics m
-                WHERE m.RunId = j.value AND m.Step = 0
-                  AND ((m.Name >= 'acc' AND m.Name < 'acd') OR (m.Name >= 'ap' AND m.Name < 'aq'))
+            command.CommandText = $"""
+                SELECT m."RunId", m."Name", m."Value" FROM {idTable} CROSS JOIN "RunMetrics" m
+                WHERE m."RunId" = j.value AND m."Step" = 0
+                  AND ((m."Name" >= 'acc' AND m."Name" < 'acd') OR (m."Name" >= 'ap' AND m."Name" < 'aq'))
                 """;
             Add(command, "@ids", ids);
             await using var reader = await command.ExecuteReaderAsync(ct);

@@ -19,10 +19,11 @@ public class HealthAndPagesTests
         Assert.Contains("\"database\":{\"ok\":true", health.Body);
         Assert.Contains("\"jobServer\":{\"ok\":true", health.Body);
         Assert.Contains("\"torch\":{\"ok\":true", health.Body);
-        // The store is a SQLite file under the data directory.
-        Assert.True(File.Exists(Path.Combine(tmp.Path, "portal.db")));
+        // The store is a SQLite file under the data directory (on PostgreSQL, none is made there).
+        Assert.Equal(!PortalFactory.Postgres, File.Exists(Path.Combine(tmp.Path, "portal.db")));
     }
 
+#if !STORE_POSTGRES // breaks the store by replacing the portal.db file: the PostgreSQL form is PostgresRestartTests' outage.
     [Fact]
     public async Task Health_is_503_when_the_database_is_unusable()
     {
@@ -39,6 +40,7 @@ public class HealthAndPagesTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
         Assert.Contains("\"database\":{\"ok\":false", await r.Content.ReadAsStringAsync());
     }
+#endif
 
     [Theory]
     [InlineData("/", "Forensics Portal")]

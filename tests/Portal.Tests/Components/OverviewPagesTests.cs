@@ -2,6 +2,7 @@ using Bunit;
 using Forensics.ML.Runtime;
 using Portal.Components.Pages;
 using Portal.Store;
+using Portal.Tests.Support;
 
 namespace Portal.Tests.Components;
 
@@ -24,7 +25,8 @@ public sealed class OverviewPagesTests : PortalComponentTest
         Assert.Equal(torch.CudaAvailable ? "yes" : "no", cut.Find("[data-testid=torch-cuda]").TextContent.Trim());
         Assert.Equal(torch.Workaround is not null, cut.FindAll("[data-testid=torch-workaround]").Count == 1);
         Assert.Contains(Path.GetFileName(DataDir), cut.Find("[data-testid=data-dir]").TextContent);
-        Assert.StartsWith("portal-ui-", cut.Find("[data-testid=sqlite-path]").TextContent.Trim());
+        // The store's data source: the in-memory SQLite database's name, or the PostgreSQL server's address.
+        Assert.StartsWith(PortalFactory.Postgres ? "tcp://127.0.0.1:" : "portal-ui-", cut.Find("[data-testid=sqlite-path]").TextContent.Trim());
         Assert.Equal(["device-cpu", "device-cuda", "light", "orchestration"], cut.FindAll("[data-testid=queue-enqueued]").Select(e => e.GetAttribute("data-queue")));
         Assert.All(cut.FindAll("[data-testid=queue-enqueued] td"), td => Assert.Equal("0", td.TextContent.Trim()));
         Assert.Contains("0", cut.Find("[data-testid=queue-processing]").TextContent);

@@ -12,17 +12,52 @@ using Portal.Demo;
 using Portal.Infrastructure;
 using Portal.Jobs;
 using Portal.Store;
+using Portal.Tests.Support;
 
 namespace Portal.Tests.Components;
 
 /// <summary>
 /// A bUnit context with the portal's real services over a migrated in-memory SQLite store (shared cache, kept alive by
 /// one open connection, so every context the pages create sees the same data), a temporary data directory, and a queue
-/// that records what was enqueued instead of running it.
+/// that records what was enqueued instead of running it. Built with STORE_POSTGRES: a fresh PostgreSQL database instead.
 /// </summary>
 public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
 {
+#if STORE_POSTGRES
+    readonly StoreActivity storeActivity = new();
+
+    /// <summary>Renders, then waits until the page's store reads are done (they complete later on PostgreSQL than on SQLite).</summary>
+    protected new IRenderedComponent<T> Render<T>(Action<ComponentParameterCollectionBuilder<T>>? parameters = null) where T : IComponent
+    {
+        var cut = base.Render(parameters);
+        WaitForStore();
+        return cut;
+    }
+
+    /// <inheritdoc cref="Render{T}(Action{ComponentParameterCollectionBuilder{T}}?)"/>
+    protected new IRenderedComponent<T> Render<T>(RenderFragment fragment) where T : IComponent
+    {
+        var cut = base.Render<T>(fragment);
+        WaitForStore();
+        return cut;
+    }
+
+    /// <summary>
+    /// Waits until no store context is in use, then for the renderer to finish what it queued behind the last read (a
+    /// page renders after its last query, on the renderer's dispatcher); again if that render started new reads.
+    /// </summary>
+    void WaitForStore()
+    {
+        for (var round = 0; round < 5; round++)
+        {
+            storeActivity.WaitIdle(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(5));
+            Renderer.Dispatcher.InvokeAsync(() => { }).Wait(TimeSpan.FromSeconds(10));
+            if (storeActivity.Idle) return;
+        }
+    }
+#else
     readonly SqliteConnection keepAlive;
+#endif
 
     protected string DataDir { get; }
     protected RecordingRunQueue Queue { get; } = new();
@@ -31,17 +66,25 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
     protected PortalComponentTest()
     {
         DataDir = Directory.CreateTempSubdirectory("portal-ui-").FullName;
+#if STORE_POSTGRES
+        var connectionString = PostgresServer.Shared.CreateDatabase();
+        // Store writes after a click are network round trips here: give WaitFor* more than bUnit's one second.
+        DefaultWaitTimeout = TimeSpan.FromSeconds(5);
+        Services.AddDbContextFactory<PostgresPortalDb>(o => o.UseNpgsql(connectionString).AddInterceptors(storeActivity));
+        Services.AddSingleton<IDbContextFactory<PortalDb>>(sp => new UpcastDbContextFactory<PostgresPortalDb, PortalDb>(sp.GetRequiredService<IDbContextFactory<PostgresPortalDb>>()));
+#else
         var connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = $"portal-ui-{Guid.NewGuid():N}", Mode = SqliteOpenMode.Memory, Cache = SqliteCacheMode.Shared,
         }.ToString();
         keepAlive = new SqliteConnection(connectionString);
         keepAlive.Open();
+        Services.AddDbContextFactory<PortalDb>(o => o.UseSqlite(connectionString));
+#endif
 
         JSInterop.Mode = JSRuntimeMode.Loose;
         Services.AddLogging();
         Services.AddMudServices();
-        Services.AddDbContextFactory<PortalDb>(o => o.UseSqlite(connectionString));
         Services.AddSingleton(new PortalPaths(Options.Create(new PortalOptions { DataDir = DataDir })));
         Services.AddSingleton<IOptions<PortalOptions>>(Options.Create(new PortalOptions { DataDir = DataDir }));
         Services.AddSingleton<IRunQueue>(Queue);
@@ -70,7 +113,11 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         // The pages poll only in an interactive renderer, as in the app (set after the services: it builds the provider).
         SetRendererInfo(new RendererInfo("Server", isInteractive: true));
 
+#if STORE_POSTGRES
+        using var db = new PostgresPortalDb(new DbContextOptionsBuilder<PostgresPortalDb>().UseNpgsql(connectionString).Options);
+#else
         using var db = new PortalDb(new DbContextOptionsBuilder<PortalDb>().UseSqlite(keepAlive).Options);
+#endif
         db.Database.Migrate();
     }
 
@@ -126,7 +173,9 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
 
     void CleanUp()
     {
+#if !STORE_POSTGRES
         keepAlive.Dispose();
+#endif
         try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

@@ -76,6 +76,8 @@ public class ProcessKillTests
         info.Environment["PORTAL_DATA_DIR"] = dataDir;
         info.Environment["Portal__Jobs__HeartbeatSeconds"] = "0.1";
         info.Environment["Portal__Demo__Enabled"] = "false";   // no MiniGenImage build beside the registration under test
+        // The same store as an in-process PortalFactory over this folder (PostgreSQL in the STORE_POSTGRES build).
+        foreach (var (key, value) in PortalFactory.StoreSettings(dataDir)) info.Environment[key.Replace(":", "__")] = value;
         var p = Process.Start(info)!;
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, _) => { };

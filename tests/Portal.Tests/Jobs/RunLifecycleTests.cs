@@ -135,8 +135,7 @@ public class RunLifecycleTests
         var a = new Run { Kind = "test-sleep", Queue = JobQueues.Light, ConfigJson = config, ConfigHash = "x", Status = RunStatus.Running,
                           Worker = "dead-host:1", Attempts = 1, CreatedAt = DateTime.UtcNow, StartedAt = DateTime.UtcNow, Progress = 0.5 };
         var b = new Run { Kind = "test-sleep", Queue = JobQueues.Light, ConfigJson = config, ConfigHash = "x", Status = RunStatus.Queued, CreatedAt = DateTime.UtcNow };
-        await using (var db = new PortalDb(new DbContextOptionsBuilder<PortalDb>()
-                         .UseSqlite(Portal.Infrastructure.ServiceSetup.SqliteConnectionString(null, tmp.Path)).Options))
+        await using (var db = PortalFactory.OpenStore(tmp.Path))
         {
             db.Runs.AddRange(a, b);
             await db.SaveChangesAsync();

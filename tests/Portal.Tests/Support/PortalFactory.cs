@@ -3,9 +3,11 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Auth;
 using Portal.Jobs;
+using Portal.Store;
 
 namespace Portal.Tests.Support;
 
@@ -14,7 +16,9 @@ namespace Portal.Tests.Support;
 /// Two factories over the same directory, one after the other, are a restart. The demo is off unless
 /// <c>settings</c> turn it on; <c>settings</c> are applied last. Clients are signed in as the admin "test-admin" with an
 /// API token (both made through the real services on first use); <see cref="CreateClientFor"/> gives other users' clients,
-/// <see cref="CreateAnonymousClient"/> one without credentials.
+/// <see cref="CreateAnonymousClient"/> one without credentials. Built with STORE_POSTGRES (tests/Portal.Tests.Postgres),
+/// the store and queue are a PostgreSQL database named after the data directory on <see cref="PostgresServer.Shared"/>,
+/// so a restart over the same directory finds the same database, as with SQLite's portal.db.
 /// </summary>
 public sealed class PortalFactory(string dataDir, Action<IServiceCollection>? services = null, IReadOnlyDictionary<string, string>? settings = null)
     : WebApplicationFactory<Program>
@@ -80,6 +84,7 @@ public sealed class PortalFactory(string dataDir, Action<IServiceCollection>? se
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseSetting("Portal:DataDir", DataDir);
+        foreach (var (key, value) in StoreSettings(DataDir)) builder.UseSetting(key, value);
         builder.UseSetting("Portal:Jobs:HeartbeatSeconds", "0.2");
         // No MiniGenImage build or demo zoo entries unless a test asks for them (the demo tests).
         builder.UseSetting("Portal:Demo:Enabled", "false");
@@ -90,6 +95,38 @@ public sealed class PortalFactory(string dataDir, Action<IServiceCollection>? se
             s.AddTransient<IRunJob, TestJobs.DeviceProbe>();
             services?.Invoke(s);
         });
+    }
+
+    /// <summary>True in the build that runs the suite against PostgreSQL.</summary>
+    public static readonly bool Postgres =
+#if STORE_POSTGRES
+        true;
+#else
+        false;
+#endif
+
+    /// <summary>
+    /// The store's settings for a portal over <paramref name="dataDir"/>: none for SQLite (portal.db under it); for
+    /// PostgreSQL the provider and the connection string of its database, created here when missing (as an operator would).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> StoreSettings(string dataDir) => Postgres
+        ? new Dictionary<string, string>
+        {
+            ["Portal:Store:Provider"] = "postgres",
+            ["ConnectionStrings:Portal"] = PostgresServer.Shared.EnsureDatabase(PostgresServer.DatabaseFor(dataDir)),
+        }
+        : new Dictionary<string, string>();
+
+    /// <summary>The store of a portal over <paramref name="dataDir"/>, opened directly (as another tool would), for seeding.</summary>
+    public static PortalDb OpenStore(string dataDir) => Postgres
+        ? new PostgresPortalDb(new DbContextOptionsBuilder<PostgresPortalDb>().UseNpgsql(StoreSettings(dataDir)["ConnectionStrings:Portal"]).Options)
+        : new PortalDb(new DbContextOptionsBuilder<PortalDb>().UseSqlite(Portal.Infrastructure.ServiceSetup.SqliteConnectionString(null, dataDir)).Options);
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        // Every test has its own database and so its own connection pool: let go of this one's idle connections now.
+        if (Postgres) Npgsql.NpgsqlConnection.ClearAllPools();
     }
 }
 

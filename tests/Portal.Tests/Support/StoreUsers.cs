@@ -10,12 +10,21 @@ namespace Portal.Tests.Support;
 /// <summary>Accounts in the store of a portal running as a separate process, made with the real Identity services over its database file.</summary>
 public static class StoreUsers
 {
-    /// <summary>An admin (created if missing) and a fresh API token for it, in the portal.db under <paramref name="dataDir"/> (already migrated).</summary>
-    public static async Task<string> AdminTokenAsync(string dataDir, string userName = "process-admin")
+    /// <summary>
+    /// An admin (created if missing) and a fresh API token for it, in the store of the portal over <paramref name="dataDir"/>
+    /// (already migrated): its portal.db, the suite's PostgreSQL database for it, or the PostgreSQL database
+    /// <paramref name="postgres"/> when given.
+    /// </summary>
+    public static async Task<string> AdminTokenAsync(string dataDir, string userName = "process-admin", string? postgres = null)
     {
+        postgres ??= PortalFactory.Postgres ? PortalFactory.StoreSettings(dataDir)["ConnectionStrings:Portal"] : null;
         var services = new ServiceCollection();
         services.AddLogging();
-        services.AddDbContextFactory<PortalDb>(o => o.UseSqlite(ServiceSetup.SqliteConnectionString(null, dataDir)));
+        services.AddDbContextFactory<PortalDb>(o =>
+        {
+            if (postgres is null) o.UseSqlite(ServiceSetup.SqliteConnectionString(null, dataDir));
+            else o.UseNpgsql(postgres);
+        });
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContext());
         services.AddIdentityCore<PortalUser>().AddRoles<IdentityRole>().AddEntityFrameworkStores<PortalDb>();
         services.AddTransient<CurrentUser>();
