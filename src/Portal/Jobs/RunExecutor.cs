@@ -13,7 +13,7 @@ namespace Portal.Jobs;
 /// A short database outage (a PostgreSQL restart) loses nothing: a failed heartbeat is logged and the next one writes
 /// the progress again, and the outcome is written again until it lands, for up to <see cref="OutcomePatience"/>.
 /// </summary>
-public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerable<IRunJob> jobs, PortalPaths paths,
+public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerable<IRunJob> jobs, PortalPaths paths, IRunQueue queue,
     RunCancellations cancellations, IServiceProvider services, IOptions<PortalOptions> options, ILogger<RunExecutor> logger)
 {
     /// <summary>This process's name in the Worker column.</summary>
@@ -70,6 +70,9 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
             {
                 // The process is stopping: hand the run back so the next start (or another worker) takes it up again.
                 await PersistAsync(runId, "outcome", () => FinishAsync(runId, RunStatus.Queued, null));
+                // A shared queue hands it to another live worker now; an in-process one dies with this process, and the
+                // next start delivers the run again (RunRecovery).
+                if (queue.Durable) queue.Enqueue(runId, run.Queue);
                 await context.LogAsync("interrupted by shutdown; queued again");
             }
             else

@@ -65,9 +65,11 @@ public sealed class RunRecovery(IDbContextFactory<PortalDb> dbFactory, IRunQueue
         }
         await db.SaveChangesAsync(ct);
 
-        if (atStart && !queue.Durable)
+        if (atStart)
         {
-            // The previous process's in-process queue is gone: every queued run this process serves is delivered again.
+            // The previous process's in-process queue is gone, and even a durable queue lacks a run whose process died
+            // between storing it and enqueueing it: every queued run this process serves is delivered again. A second
+            // delivery of a run the queue still holds is harmless: the claim (queued -> running) is atomic.
             var queued = await db.Runs.AsNoTracking().Where(r => r.Status == RunStatus.Queued && served.Contains(r.Queue))
                 .OrderBy(r => r.Id).Select(r => new { r.Id, r.Queue }).ToListAsync(ct);
             enqueued.AddRange(queued.Where(q => enqueued.All(e => e.Id != q.Id)).Select(q => (q.Id, q.Queue)));

@@ -138,15 +138,18 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
         if (run is null) return DeleteOutcome.NotFound;
         var actor = await RequireChangeAsync("delete", runId, run.OwnerId);
         if (!run.IsFinished) return DeleteOutcome.NotFinished;
-        await using (var tx = await db.Database.BeginTransactionAsync())
+        // One transaction, run through the store's execution strategy (PostgreSQL's retrying strategy refuses a
+        // transaction begun outside it, and retries the whole unit after a dropped connection).
+        await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
         {
+            await using var tx = await db.Database.BeginTransactionAsync();
             await db.Artifacts.Where(a => a.RunId == runId).ExecuteDeleteAsync();
             await db.RunMetrics.Where(m => m.RunId == runId).ExecuteDeleteAsync();
             await db.RunLog.Where(l => l.RunId == runId).ExecuteDeleteAsync();
             await db.LeaderboardEntries.Where(e => e.RunId == runId).ExecuteDeleteAsync();
             await db.Runs.Where(r => r.Id == runId).ExecuteDeleteAsync();
             await tx.CommitAsync();
-        }
+        });
         await AuditAsync(actor, "run.delete", runId, $"{run.Kind}, {run.Status.ToString().ToLowerInvariant()}");
         return DeleteOutcome.Deleted;
     }

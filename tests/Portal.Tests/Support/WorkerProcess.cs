@@ -38,6 +38,8 @@ public sealed class WorkerProcess : IDisposable
         info.Environment["PORTAL_DATA_DIR"] = dataDir;
         info.Environment["Portal__Jobs__HeartbeatSeconds"] = "0.2";
         info.Environment["Portal__Demo__Enabled"] = "false";
+        // The suite's store for this data directory (its PostgreSQL database in the PostgreSQL build), unless settings say otherwise.
+        foreach (var (key, value) in PortalFactory.StoreSettings(dataDir)) info.Environment[key.Replace(":", "__")] = value;
         foreach (var (key, value) in settings ?? new Dictionary<string, string>()) info.Environment[key.Replace(":", "__")] = value;
         var worker = new WorkerProcess(Process.Start(info)!);
         worker.Process.OutputDataReceived += (_, e) => { if (e.Data is not null) worker.output.Enqueue(e.Data); };
