@@ -1,8 +1,11 @@
 using System.Diagnostics;
+using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Portal.Auth;
 using Portal.Store;
 
 namespace Portal.Bench;
@@ -31,10 +34,35 @@ public sealed class BenchHost : WebApplicationFactory<Program>
         foreach (var (key, value) in Settings) builder.UseSetting(key, value);
     }
 
+    string? token;
+
+    /// <summary>Every client acts as the admin "bench-admin" with an API token (made through the real services on first use).</summary>
+    protected override void ConfigureClient(HttpClient client)
+    {
+        base.ConfigureClient(client);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token ??= AdminToken());
+    }
+
+    string AdminToken()
+    {
+        using var scope = Services.CreateScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+        var user = new PortalUser { UserName = "bench-admin", CreatedAt = DateTime.UtcNow };
+        if (!users.CreateAsync(user).GetAwaiter().GetResult().Succeeded || !users.AddToRoleAsync(user, Roles.Admin).GetAwaiter().GetResult().Succeeded)
+            throw new InvalidOperationException("could not create the bench's admin user");
+        return scope.ServiceProvider.GetRequiredService<ApiTokens>().CreateAsync(user.Id, "bench").GetAwaiter().GetResult().Text;
+    }
+
     /// <summary>GETs the path <paramref name="repeat"/> times after one warm-up; the median and the slowest time, and the body length.</summary>
     public async Task<Timing> TimeAsync(HttpClient client, string label, string path, int repeat, CancellationToken ct)
     {
-        (await client.GetAsync(path, ct)).EnsureSuccessStatusCode();
+        using (var first = await client.GetAsync(path, ct))
+        {
+            first.EnsureSuccessStatusCode();
+            // A page answered by a redirect to the login form would time the wrong page.
+            if (first.RequestMessage?.RequestUri?.PathAndQuery != new Uri(client.BaseAddress!, path).PathAndQuery)
+                throw new InvalidOperationException($"{path} was answered by {first.RequestMessage?.RequestUri} (not signed in?)");
+        }
         var times = new List<double>();
         long bytes = 0;
         for (var i = 0; i < repeat; i++)

@@ -31,9 +31,16 @@ public static class StoreUsers
         services.AddTransient<AuditLog>();
         services.AddTransient<ApiTokens>();
         await using var provider = services.BuildServiceProvider();
+        // The portal seeds its roles at start, perhaps at this very moment: a duplicate-key refusal means it got there first
+        // (in a scope of its own, so the refused row is not saved again below).
+        using (var roleScope = provider.CreateScope())
+        {
+            var roles = roleScope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>();
+            if (!await roles.RoleExistsAsync(Roles.Admin))
+                try { await roles.CreateAsync(new IdentityRole(Roles.Admin)); }
+                catch (DbUpdateException) { if (!await RoleExistsAfterAsync(provider)) throw; }
+        }
         using var scope = provider.CreateScope();
-        var roles = scope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>();
-        if (!await roles.RoleExistsAsync(Roles.Admin)) await roles.CreateAsync(new IdentityRole(Roles.Admin));
         var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
         var user = await users.FindByNameAsync(userName);
         if (user is null)
@@ -43,5 +50,11 @@ public static class StoreUsers
                 throw new InvalidOperationException($"could not create {userName}");
         }
         return (await scope.ServiceProvider.GetRequiredService<ApiTokens>().CreateAsync(user.Id, "process test")).Text;
+    }
+
+    static async Task<bool> RoleExistsAfterAsync(IServiceProvider provider)
+    {
+        using var scope = provider.CreateScope();
+        return await scope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>().RoleExistsAsync(Roles.Admin);
     }
 }
