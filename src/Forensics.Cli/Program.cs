@@ -19,5 +19,6 @@ var root = new RootCommand("forensics: dataset registration, alignment, LaRE ext
     TrainLdmCommand.Create(),
     TrainGanCommand.Create(),
     SampleCommand.Create(),
+    PortalCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -15,7 +15,11 @@ public static class StoreUsers
     /// (already migrated): its portal.db, the suite's PostgreSQL database for it, or the PostgreSQL database
     /// <paramref name="postgres"/> when given.
     /// </summary>
-    public static async Task<string> AdminTokenAsync(string dataDir, string userName = "process-admin", string? postgres = null)
+    public static Task<string> AdminTokenAsync(string dataDir, string userName = "process-admin", string? postgres = null) =>
+        TokenAsync(dataDir, userName, Roles.Admin, postgres);
+
+    /// <summary>A user with <paramref name="role"/> (created if missing) and a fresh API token for it, as <see cref="AdminTokenAsync"/>.</summary>
+    public static async Task<string> TokenAsync(string dataDir, string userName, string role, string? postgres = null)
     {
         postgres ??= PortalFactory.Postgres ? PortalFactory.StoreSettings(dataDir)["ConnectionStrings:Portal"] : null;
         var services = new ServiceCollection();
@@ -36,9 +40,9 @@ public static class StoreUsers
         using (var roleScope = provider.CreateScope())
         {
             var roles = roleScope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>();
-            if (!await roles.RoleExistsAsync(Roles.Admin))
-                try { await roles.CreateAsync(new IdentityRole(Roles.Admin)); }
-                catch (DbUpdateException) { if (!await RoleExistsAfterAsync(provider)) throw; }
+            if (!await roles.RoleExistsAsync(role))
+                try { await roles.CreateAsync(new IdentityRole(role)); }
+                catch (DbUpdateException) { if (!await RoleExistsAfterAsync(provider, role)) throw; }
         }
         using var scope = provider.CreateScope();
         var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
@@ -46,15 +50,15 @@ public static class StoreUsers
         if (user is null)
         {
             user = new PortalUser { UserName = userName, CreatedAt = DateTime.UtcNow };
-            if (!(await users.CreateAsync(user)).Succeeded || !(await users.AddToRoleAsync(user, Roles.Admin)).Succeeded)
+            if (!(await users.CreateAsync(user)).Succeeded || !(await users.AddToRoleAsync(user, role)).Succeeded)
                 throw new InvalidOperationException($"could not create {userName}");
         }
         return (await scope.ServiceProvider.GetRequiredService<ApiTokens>().CreateAsync(user.Id, "process test")).Text;
     }
 
-    static async Task<bool> RoleExistsAfterAsync(IServiceProvider provider)
+    static async Task<bool> RoleExistsAfterAsync(IServiceProvider provider, string role)
     {
         using var scope = provider.CreateScope();
-        return await scope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>().RoleExistsAsync(Roles.Admin);
+        return await scope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>().RoleExistsAsync(role);
     }
 }
