@@ -39,21 +39,13 @@ public class PortalCliTests
         return (process.ExitCode, await stdout, await stderr);
     }
 
-    static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     [Fact]
     public async Task The_cli_queues_lists_shows_and_cancels_runs_with_a_token_and_prints_the_portals_refusals()
     {
         using var tmp = new TempDir();
         AlignedSet(tmp.Sub("aligned"));
-        var url = $"http://127.0.0.1:{FreePort()}";
+        var url = $"http://127.0.0.1:{LoopbackPort.Free()}";
         using var portal = WorkerProcess.Start(["--urls", url], tmp.Path);
         var http = new HttpClient { BaseAddress = new Uri(url) };
         await Wait.UntilAsync(async () =>

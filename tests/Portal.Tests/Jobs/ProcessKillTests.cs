@@ -14,7 +14,7 @@ public class ProcessKillTests
     {
         using var tmp = new TempDir();
         var folder = ImageFolders.RealFake(tmp.Sub("large"), 10000);
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
 
         long id, runId;
@@ -56,14 +56,6 @@ public class ProcessKillTests
         }
     }
 
-    static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     static Process StartPortal(string dataDir, int port)
     {

@@ -45,7 +45,7 @@ public class TeamDeploymentTests
                 // One torch thread everywhere: the same arithmetic on every worker, and three processes share two cores.
                 ["Portal:Torch:Threads"] = "1",
             };
-            var port = FreePort();
+            var port = LoopbackPort.Free();
             var web = WorkerProcess.Start(["--urls", $"http://127.0.0.1:{port}"], dataDir,
                 new Dictionary<string, string>(settings) { ["Portal:Jobs:RunWorkers"] = "false" });
             var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
@@ -100,14 +100,6 @@ public class TeamDeploymentTests
         }
     }
 
-    static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     static void AssertSameFile(string expected, string actual)
     {

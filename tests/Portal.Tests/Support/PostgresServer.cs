@@ -41,7 +41,7 @@ public sealed class PostgresServer
         if (IsRoot) Run("chown", ["-R", "postgres:postgres", root], asPostgres: false);
         // trust on loopback only: the cluster lives as long as this test process and listens on 127.0.0.1.
         Run(Path.Combine(binDir, "initdb"), ["-D", DataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"]);
-        Port = FreePort();
+        Port = LoopbackPort.Free();
         Start();
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Shutdown();
     }
@@ -180,12 +180,4 @@ public sealed class PostgresServer
             throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited with {p.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
     }
 
-    static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 }
