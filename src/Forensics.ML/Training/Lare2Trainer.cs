@@ -16,9 +16,9 @@ namespace Forensics.ML.Training;
 /// gradient-norm clipping, one validation per epoch feeding <see cref="ReduceLrOnPlateau"/>, best weights kept under the
 /// authors' names. Every epoch ends with a checkpoint; calling <see cref="Train"/> again on the same folder resumes and
 /// reaches the weights of an uninterrupted run (same thread count). Initial weights come from the trainer's own
-/// generator; batches and crops follow from (seed, epoch); the model's dropout draws from torch's global generator,
-/// which is re-seeded from (seed, epoch, step) before each step, so masks do not depend on where a run resumed
-/// (exactly reproducible when no other thread draws from that generator meanwhile).
+/// generator; batches and crops follow from (seed, epoch); the model's dropout draws from the trainer's own generator
+/// (<see cref="Models.Lare.SeededDropout"/>), re-seeded from (seed, epoch, step) before each step, so masks depend
+/// neither on where a run resumed nor on other users of torch's global generator in the process.
 /// </summary>
 public static class Lare2Trainer
 {
@@ -86,6 +86,10 @@ public static class Lare2Trainer
             return new Lare2TrainResult(bestEpoch, best ?? double.NaN, plateau.LearningRate, resumedFrom, bestPath, checkpointPath, resumedFrom, 0);
         }
 
+        // Dropout draws from the trainer's own generator, reseeded from (seed, epoch, step) before each step: no other
+        // user of torch's global generator in this process can shift them, so a resumed run repeats them exactly.
+        using var dropoutRng = new Generator(Seeds.Derive(options.Seed, DropoutStream));
+        Models.Lare.SeededDropout.UseGenerator(model, dropoutRng);
         var loaderOptions = new LoaderOptions { Workers = options.Workers };
         using var trainLoader = new Lare2Loader(sampler, maps, options.CropSize, training: true, loaderOptions);
         using var validationLoader = new Lare2Loader(new InOrderPlanner(data.Validation, options.ValidationBatchSize), validationMaps, options.CropSize, training: false, loaderOptions);
@@ -99,7 +103,7 @@ public static class Lare2Trainer
             model.train();
             var (lossSum, images) = TrainingLoop.TrainEpoch(trainLoader.Epoch(epoch, ct), b => b.Count, (batch, step) =>
                 {
-                    manual_seed(unchecked((long)Seeds.Derive(options.Seed, DropoutStream, epoch, step)));
+                    dropoutRng.manual_seed(unchecked((long)Seeds.Derive(options.Seed, DropoutStream, epoch, step)));
                     return Step(model, optimizer, batch, device, options.GradientClip);
                 },
                 observer, epoch, steps, options.MaxEpochs, plateau.LearningRate, ct);

@@ -16,7 +16,7 @@ public sealed class MapAttention : nn.Module<Tensor, Tensor, Tensor, Tensor, Ten
     private readonly Linear fc_k;
     private readonly Linear fc_v;
     private readonly Linear fc_o;
-    private readonly Dropout dropout;
+    private readonly SeededDropout dropout;
 
     /// <summary>Heads (their h).</summary>
     public int Heads { get; }
@@ -41,7 +41,7 @@ public sealed class MapAttention : nn.Module<Tensor, Tensor, Tensor, Tensor, Ten
         fc_k = nn.Linear(modelDim, heads * keyDim);
         fc_v = nn.Linear(modelDim, heads * valueDim);
         fc_o = nn.Linear(heads * valueDim, modelDim);
-        dropout = nn.Dropout(attentionDropout);
+        dropout = new SeededDropout(attentionDropout);
         RegisterComponents();
 
         using var _ = no_grad();

@@ -14,7 +14,7 @@ namespace Forensics.ML.Models.Lare;
 public sealed class SpatialRefinement : nn.Module<Tensor, Tensor, Tensor>
 {
     private readonly MapAttention attention;
-    private readonly Dropout dropout;
+    private readonly SeededDropout dropout;
     private readonly LayerNorm layer_norm;
     private readonly Parameter positional_embedding;
 
@@ -28,7 +28,7 @@ public sealed class SpatialRefinement : nn.Module<Tensor, Tensor, Tensor>
         options.Validate();
         Options = options;
         attention = new MapAttention(options.ModelDim, options.Heads, options.KeyDim, options.ValueDim, options.AttentionDropout);
-        dropout = nn.Dropout(options.Dropout);
+        dropout = new SeededDropout(options.Dropout);
         layer_norm = nn.LayerNorm(options.ModelDim);
         positional_embedding = new Parameter(randn(options.Tokens, options.ModelDim).div_(Math.Sqrt(options.ModelDim)));
         RegisterComponents();
