@@ -11,18 +11,6 @@ namespace Portal.Tests.Api;
 /// <summary>`forensics portal ...` against a real portal process, with API tokens: the CLI side of "tokens serve the CLI and scripts".</summary>
 public class PortalCliTests
 {
-    static string AlignedSet(string root)
-    {
-        var seed = 0;
-        foreach (var split in new[] { "train", "val" })
-            for (var i = 0; i < 6; i++)
-            {
-                ImageFolders.Write(Path.Combine(root, split, "0_real", $"img{i}.png"), ImageFolders.Encode(20, 20, SKEncodedImageFormat.Png, seed++));
-                ImageFolders.Write(Path.Combine(root, split, "1_fake", $"img{i}.png"), ImageFolders.Encode(20, 20, SKEncodedImageFormat.Png, 1000 + seed));
-            }
-        return root;
-    }
-
     /// <summary>forensics.dll beside the portal's build output (same configuration).</summary>
     static string CliDll() => Path.Combine(Path.GetDirectoryName(WorkerProcess.Dll())!.Replace(Path.Combine("src", "Portal", "bin"), Path.Combine("src", "Forensics.Cli", "bin")), "forensics.dll");
 
@@ -44,16 +32,11 @@ public class PortalCliTests
     public async Task The_cli_queues_lists_shows_and_cancels_runs_with_a_token_and_prints_the_portals_refusals()
     {
         using var tmp = new TempDir();
-        AlignedSet(tmp.Sub("aligned"));
+        ImageFolders.Aligned(tmp.Sub("aligned"), train: 6, val: 6, side: 20, fakeSeedBase: 1000);
         var url = $"http://127.0.0.1:{LoopbackPort.Free()}";
         using var portal = WorkerProcess.Start(["--urls", url], tmp.Path);
         var http = new HttpClient { BaseAddress = new Uri(url) };
-        await Wait.UntilAsync(async () =>
-        {
-            if (portal.Process.HasExited) throw new InvalidOperationException($"the portal exited: {portal.Output}");
-            try { return (await http.GetAsync("/api/health")).StatusCode; }
-            catch (HttpRequestException) { return HttpStatusCode.ServiceUnavailable; }
-        }, s => s == HttpStatusCode.OK, TimeSpan.FromSeconds(120), "the portal to be healthy");
+        await portal.WaitAnsweringAsync(http);
         var admin = await StoreUsers.AdminTokenAsync(tmp.Path);
         var viewer = await StoreUsers.TokenAsync(tmp.Path, "vera", Roles.Viewer);
         http.DefaultRequestHeaders.Authorization = new("Bearer", admin);

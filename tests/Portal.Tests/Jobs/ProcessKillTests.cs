@@ -20,7 +20,7 @@ public class ProcessKillTests
         long id, runId;
         using (var first = StartPortal(tmp.Path, port))
         {
-            await WaitHealthyAsync(client, first);
+            await WorkerProcess.WaitAnsweringAsync(client, first, () => "");
             client.DefaultRequestHeaders.Authorization = new("Bearer", await StoreUsers.AdminTokenAsync(tmp.Path));
             var body = await client.PostJsonAsync("/api/datasets", new { name = "large", path = folder }, 202);
             (id, runId) = (body.GetProperty("id").GetInt64(), body.GetProperty("runId").GetInt64());
@@ -36,7 +36,7 @@ public class ProcessKillTests
         using var second = StartPortal(tmp.Path, port);
         try
         {
-            await WaitHealthyAsync(client, second);
+            await WorkerProcess.WaitAnsweringAsync(client, second, () => "");
             var run = await Wait.RunFinishedAsync(client, runId, TimeSpan.FromSeconds(120));
             Assert.Equal("succeeded", run.GetProperty("status").GetString());
             Assert.Equal(2, (await client.GetJsonAsync($"/api/runs/{runId}")).GetProperty("attempts").GetInt32());
@@ -76,15 +76,5 @@ public class ProcessKillTests
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         return p;
-    }
-
-    static async Task WaitHealthyAsync(HttpClient client, Process process)
-    {
-        await Wait.UntilAsync(async () =>
-        {
-            if (process.HasExited) throw new InvalidOperationException($"the portal exited with code {process.ExitCode}");
-            try { return (await client.GetAsync("/api/health")).StatusCode; }
-            catch (HttpRequestException) { return HttpStatusCode.ServiceUnavailable; }
-        }, s => s == HttpStatusCode.OK, TimeSpan.FromSeconds(90), "the portal to be healthy");
     }
 }

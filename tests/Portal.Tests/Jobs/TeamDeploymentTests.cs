@@ -13,19 +13,6 @@ namespace Portal.Tests.Jobs;
 /// </summary>
 public class TeamDeploymentTests
 {
-    /// <summary>An aligned set (each fake has the stem of its real) big enough that a training epoch takes a while.</summary>
-    static string AlignedSet(string root, int train, int val)
-    {
-        var seed = 0;
-        foreach (var (split, count) in new[] { ("train", train), ("val", val) })
-            for (var i = 0; i < count; i++)
-            {
-                ImageFolders.Write(Path.Combine(root, split, "0_real", $"img{i}.png"), ImageFolders.Encode(32, 32, SKEncodedImageFormat.Png, seed++));
-                ImageFolders.Write(Path.Combine(root, split, "1_fake", $"img{i}.png"), ImageFolders.Encode(32, 32, SKEncodedImageFormat.Png, 100_000 + seed));
-            }
-        return root;
-    }
-
     /// <summary>The web node, two workers and a client signed in as an admin, over one fresh database.</summary>
     sealed class Deployment : IAsyncDisposable
     {
@@ -50,12 +37,7 @@ public class TeamDeploymentTests
                 new Dictionary<string, string>(settings) { ["Portal:Jobs:RunWorkers"] = "false" });
             var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
             // Any answer from /api/health means the web node has migrated the database (no job server yet: 503).
-            await Wait.UntilAsync(async () =>
-            {
-                if (web.Process.HasExited) throw new InvalidOperationException($"the web node exited: {web.Output}");
-                try { return (int)(await client.GetAsync("/api/health")).StatusCode; }
-                catch (HttpRequestException) { return 0; }
-            }, s => s is 200 or 503, TimeSpan.FromSeconds(120), "the web node to answer");
+            await web.WaitAnsweringAsync(client, jobServersOptional: true);
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await StoreUsers.AdminTokenAsync(dataDir, postgres: database));
             var workers = new List<WorkerProcess> { WorkerProcess.StartWorker(dataDir, settings), WorkerProcess.StartWorker(dataDir, settings) };
             var deployment = new Deployment { Web = web, Workers = workers, Client = client, DataDir = dataDir };
@@ -111,7 +93,7 @@ public class TeamDeploymentTests
     public async Task A_worker_killed_mid_training_is_replaced_by_the_other_which_finishes_from_the_checkpoint_to_the_uninterrupted_weights()
     {
         using var tmp = new TempDir();
-        AlignedSet(tmp.Sub("aligned"), train: 120, val: 20);
+        ImageFolders.Aligned(tmp.Sub("aligned"), train: 120, val: 20, side: 32, fakeSeedBase: 100_000);
         await using var team = await Deployment.StartAsync(tmp.Path, orphanAfterSeconds: 3);
         var datasetId = await team.RegisterAsync("aligned", "aligned");
 
@@ -154,7 +136,7 @@ public class TeamDeploymentTests
     public async Task A_database_restart_in_the_middle_of_a_training_run_is_ridden_out_by_the_worker_holding_it()
     {
         using var tmp = new TempDir();
-        AlignedSet(tmp.Sub("aligned"), train: 120, val: 20);
+        ImageFolders.Aligned(tmp.Sub("aligned"), train: 120, val: 20, side: 32, fakeSeedBase: 100_000);
         // Takeover only after 60 s without a heartbeat: a short outage must be ridden out, not turned into a takeover.
         await using var team = await Deployment.StartAsync(tmp.Path, orphanAfterSeconds: 60);
         var datasetId = await team.RegisterAsync("aligned", "aligned");

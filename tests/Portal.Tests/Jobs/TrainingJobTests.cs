@@ -11,25 +11,11 @@ namespace Portal.Tests.Jobs;
 /// <summary>The "train" job: synced aligned-pair training queued through the API, with curves, artifact and zoo entry.</summary>
 public class TrainingJobTests
 {
-    /// <summary>An aligned set: each fake has the stem of its real (train and val splits).</summary>
-    static string AlignedSet(string root)
-    {
-        var seed = 0;
-        foreach (var split in new[] { "train", "val" })
-            for (var i = 0; i < 6; i++)
-            {
-                var png = ImageFolders.Encode(20, 20, SKEncodedImageFormat.Png, seed++);
-                ImageFolders.Write(Path.Combine(root, split, "0_real", $"img{i}.png"), png);
-                ImageFolders.Write(Path.Combine(root, split, "1_fake", $"img{i}.png"), ImageFolders.Encode(20, 20, SKEncodedImageFormat.Png, 1000 + seed));
-            }
-        return root;
-    }
-
     [Fact]
     public async Task A_synced_training_run_stores_curves_its_best_weights_and_a_zoo_entry()
     {
         using var tmp = new TempDir();
-        AlignedSet(tmp.Sub("aligned"));
+        ImageFolders.Aligned(tmp.Sub("aligned"), train: 6, val: 6, side: 20, fakeSeedBase: 1000);
         await using var app = new PortalFactory(tmp.Path);
         var client = app.CreateClient();
         var registered = await client.PostJsonAsync("/api/datasets", new { name = "aligned", path = "aligned" }, 202);
@@ -68,7 +54,7 @@ public class TrainingJobTests
     public async Task An_invalid_training_config_is_400_naming_the_field(string config, string field)
     {
         using var tmp = new TempDir();
-        AlignedSet(tmp.Sub("aligned"));
+        ImageFolders.Aligned(tmp.Sub("aligned"), train: 6, val: 6, side: 20, fakeSeedBase: 1000);
         await using var app = new PortalFactory(tmp.Path);
         var client = app.CreateClient();
         var registered = await client.PostJsonAsync("/api/datasets", new { name = "aligned", path = "aligned" }, 202);

@@ -59,4 +59,20 @@ public static class ImageFolders
         }
         return root;
     }
+
+    /// <summary>
+    /// An aligned set: train/ and val/ with 0_real/imgN.png and 1_fake/imgN.png of the same stem (side x side PNGs; real i
+    /// and its fake drawn from seeds i and <paramref name="fakeSeedBase"/> + i + 1, counted across both splits).
+    /// </summary>
+    public static string Aligned(string root, int train, int val, int side, int fakeSeedBase)
+    {
+        var seed = 0;
+        foreach (var (split, count) in new[] { ("train", train), ("val", val) })
+            for (var i = 0; i < count; i++)
+            {
+                Write(Path.Combine(root, split, "0_real", $"img{i}.png"), Encode(side, side, SKEncodedImageFormat.Png, seed++));
+                Write(Path.Combine(root, split, "1_fake", $"img{i}.png"), Encode(side, side, SKEncodedImageFormat.Png, fakeSeedBase + seed));
+            }
+        return root;
+    }
 }

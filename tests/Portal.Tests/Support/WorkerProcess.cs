@@ -65,6 +65,22 @@ public sealed class WorkerProcess : IDisposable
         await Process.WaitForExitAsync();
     }
 
+    /// <summary>
+    /// Waits until the portal process answers GET /api/health with 200, or with any answer when
+    /// <paramref name="jobServersOptional"/> (a web node without workers answers 503 once its store is migrated); fails
+    /// at once, with what it printed, if the process exits.
+    /// </summary>
+    public static async Task WaitAnsweringAsync(HttpClient client, Process process, Func<string> output, bool jobServersOptional = false) =>
+        await Wait.UntilAsync(async () =>
+        {
+            if (process.HasExited) throw new InvalidOperationException($"the portal exited with code {process.ExitCode}: {output()}");
+            try { return (int)(await client.GetAsync("/api/health")).StatusCode; }
+            catch (HttpRequestException) { return 0; }
+        }, s => s == 200 || jobServersOptional && s == 503, TimeSpan.FromSeconds(120), "the portal to answer /api/health");
+
+    /// <summary><see cref="WaitAnsweringAsync(HttpClient, Process, Func{string}, bool)"/> for this process.</summary>
+    public Task WaitAnsweringAsync(HttpClient client, bool jobServersOptional = false) => WaitAnsweringAsync(client, Process, () => Output, jobServersOptional);
+
     /// <summary>The portal's build output, found beside this test's (same configuration).</summary>
     public static string Dll()
     {
