@@ -13,6 +13,31 @@ public sealed class FormatTests
     [InlineData(double.NaN, "0%")]
     public void Percent_is_a_whole_clamped_percentage(double fraction, string expected) => Assert.Equal(expected, Format.Percent(fraction));
 
+    [Theory]
+    [InlineData(0.53234, "53.2")]
+    [InlineData(1.0, "100.0")]
+    [InlineData(0.0, "0.0")]
+    [InlineData(double.NaN, "—")]
+    public void Score_is_a_percentage_with_one_decimal(double fraction, string expected) => Assert.Equal(expected, Format.Score(fraction));
+
+    [Fact]
+    public void Scores_with_intervals_and_spreads_read_the_same_everywhere()
+    {
+        Assert.Equal("53.2 [48.2, 58.0]", Format.ScoreInterval(0.5323, 0.4821, 0.5799));
+        Assert.Equal("53.2", Format.ScoreInterval(0.5323, null, 0.58));
+        Assert.Equal("—", Format.Score(null));
+        Assert.Equal("53.2 ± 4.1", Format.ScoreSpread(0.5323, 0.0412));
+        Assert.Equal("53.2", Format.ScoreSpread(0.5323, null));
+    }
+
+    [Theory]
+    [InlineData(2.32e9, "2.32 G")]
+    [InlineData(25.2e9, "25.2 G")]
+    [InlineData(25.557e6, "25.6 M")]
+    [InlineData(512, "512")]
+    [InlineData(1.5e12, "1.50 T")]
+    public void Si_writes_counts_with_units(double value, string expected) => Assert.Equal(expected, Format.Si(value));
+
     [Fact]
     public void Duration_reads_from_start_to_finish()
     {

@@ -36,6 +36,39 @@ public static class Format
     public static string Percent(double fraction) =>
         (Math.Clamp(double.IsFinite(fraction) ? fraction : 0, 0, 1) * 100).ToString("0", CultureInfo.InvariantCulture) + "%";
 
+    /// <summary>
+    /// ACC, AP and other 0..1 scores as a percentage with one decimal, without the sign: 0.5323 -> "53.2". The one
+    /// format of scores on every page (leaderboard, matrix, demo, run pages, compare, tooltips); exports keep full precision.
+    /// </summary>
+    public static string Score(double? fraction) =>
+        fraction is { } f && double.IsFinite(f) ? (100 * f).ToString("0.0", CultureInfo.InvariantCulture) : "—";
+
+    /// <summary>A score with its interval, "53.2 [48.2, 58.0]"; the score alone when the interval is unknown.</summary>
+    public static string ScoreInterval(double? fraction, double? low, double? high) =>
+        low is { } l && high is { } h && double.IsFinite(l) && double.IsFinite(h)
+            ? $"{Score(fraction)} [{Score(l)}, {Score(h)}]"
+            : Score(fraction);
+
+    /// <summary>A score as mean ± sd over seeds, "53.2 ± 4.1"; the mean alone for one seed.</summary>
+    public static string ScoreSpread(double? mean, double? sd) =>
+        sd is { } s && double.IsFinite(s) ? $"{Score(mean)} ± {(100 * s).ToString("0.0", CultureInfo.InvariantCulture)}" : Score(mean);
+
+    /// <summary>A count with SI units, for MACs and parameter counts: 2.32e9 -> "2.32 G", 25.6e6 -> "25.6 M".</summary>
+    public static string Si(double? value)
+    {
+        if (value is not { } v || !double.IsFinite(v)) return "—";
+        (double div, string unit) = Math.Abs(v) switch
+        {
+            >= 1e12 => (1e12, " T"),
+            >= 1e9 => (1e9, " G"),
+            >= 1e6 => (1e6, " M"),
+            >= 1e3 => (1e3, " k"),
+            _ => (1, ""),
+        };
+        var x = v / div;
+        return x.ToString(Math.Abs(x) >= 100 ? "0" : Math.Abs(x) >= 10 ? "0.0" : "0.00", CultureInfo.InvariantCulture) + unit;
+    }
+
     public static string Bytes(long bytes)
     {
         string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
