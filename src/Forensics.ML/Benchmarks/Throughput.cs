@@ -36,6 +36,9 @@ public static class Throughput
         return (bestReps, best * bestReps);
     }
 
+    /// <summary>The same values with channels-last (NHWC) strides: the layout torch.channels_last gives a 4-d tensor.</summary>
+    public static Tensor ChannelsLast(Tensor t) { using var nhwc = t.permute(0, 2, 3, 1).contiguous(); return nhwc.permute(0, 3, 1, 2); }
+
     /// <summary>fp32 matrix multiply rate (n x n by n x n), the reference for the other figures.</summary>
     public static Rate Matmul(int n, TimeSpan budget, Device? device = null)
     {
@@ -51,11 +54,17 @@ public static class Throughput
     }
 
     /// <summary>Forward (eval, no grad) and training-step (forward, BCE loss, backward, Adam) rates of a detector, in images/s.</summary>
-    public static (Rate Forward, Rate Train) Detector(ResNet model, int batch, int size, TimeSpan budget, Device? device = null)
+    /// <param name="channelsLast">Inputs and 4-d weights with NHWC strides (channels-last), which oneDNN's convolutions may prefer.</param>
+    public static (Rate Forward, Rate Train) Detector(ResNet model, int batch, int size, TimeSpan budget, Device? device = null, bool channelsLast = false)
     {
         device ??= CPU;
         model.to(device);
-        using var x = randn(batch, 3, size, size, device: device);
+        using var nchw = randn(batch, 3, size, size, device: device);
+        using var x = channelsLast ? ChannelsLast(nchw) : nchw.alias();
+        if (channelsLast)
+            using (no_grad())
+                foreach (var p in model.parameters().Where(p => p.dim() == 4))
+                    using (var nhwc = ChannelsLast(p)) p.set_(nhwc);
         using var y = ones(batch, model.Options.NumClasses, device: device);
         model.eval();
         var macs = MacCounter.PerSample(model, x[..1]);

@@ -10,6 +10,12 @@ public sealed record TorchOptions
 {
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
+
+    /// <summary>
+    /// Apply the host tuning (glibc malloc thresholds; NNPACK off where the CPU cannot run it). On by default; off only to
+    /// measure what it brings (`forensics bench --no-tuning`). Numerics are the same either way.
+    /// </summary>
+    public bool Tuning { get; init; } = true;
 }
 
 /// <summary>What the loaded torch reports about itself.</summary>
@@ -47,10 +53,11 @@ public static class TorchRuntime
             try
             {
                 workaround = PrepareNativeLibraries(logger);
-                TuneAllocator();
+                if (options.Tuning) TuneAllocator();
                 if (options.Threads > 0) torch.set_num_threads(options.Threads);
                 var device = ResolveDevice(options.Device);
                 using (var probe = torch.ones(2, 2, device: device)) _ = probe.sum().item<float>();
+                if (options.Tuning) DisableUnusableNnpack(logger);
                 status = new TorchStatus(true, typeof(torch).Assembly.GetName().Version?.ToString(), device.ToString(),
                     torch.get_num_threads(), torch.cuda.is_available(), workaround, null);
                 logger.LogInformation("Torch loaded: device {Device}, {Threads} threads", status.Device, status.Threads);
@@ -136,6 +143,46 @@ public static class TorchRuntime
             if (i >= 0 && line.AsSpan(i).Contains("libstdc++.so.6", StringComparison.Ordinal)) return line[i..].Trim();
         }
         return null;
+    }
+
+    // at::globalContext() and its NNPACK switch (torch.backends.nnpack.enabled in Python), which TorchSharp does not wrap.
+    // Resolved in the libtorch_cpu.so this process already mapped (a DllImport by name could load a second copy).
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate IntPtr GlobalContextFn();
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate void SetBoolFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool value);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] [return: MarshalAs(UnmanagedType.U1)] delegate bool GetBoolFn(IntPtr context);
+
+    static T? TorchExport<T>(string symbol) where T : Delegate
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        string? path;
+        try
+        {
+            path = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(f => f.Length >= 6 && f[^1].EndsWith("/libtorch_cpu.so", StringComparison.Ordinal)).Select(f => f[^1]).FirstOrDefault();
+        }
+        catch (IOException) { return null; }
+        if (path is null || !NativeLibrary.TryLoad(path, out var handle) || !NativeLibrary.TryGetExport(handle, symbol, out var address)) return null;
+        return Marshal.GetDelegateForFunctionPointer<T>(address);
+    }
+
+    /// <summary>Whether libtorch may try NNPACK for convolutions (null before torch is loaded or where the switch cannot be reached).</summary>
+    public static bool? NnpackEnabled =>
+        TorchExport<GlobalContextFn>("_ZN2at13globalContextEv") is { } context && TorchExport<GetBoolFn>("_ZNK2at7Context17userEnabledNNPACKEv") is { } get
+            ? get(context())
+            : null;
+
+    /// <summary>
+    /// Turns NNPACK off on x86-64, where libtorch's NNPACK reports "unsupported hardware": its convolution dispatch then
+    /// tries to initialise it again and prints "Could not initialize NNPACK!" for many convolutions (dozens of lines per
+    /// training step, in every run log), and oneDNN does the work anyway. Same results: NNPACK never ran here.
+    /// </summary>
+    static void DisableUnusableNnpack(ILogger logger)
+    {
+        if (RuntimeInformation.ProcessArchitecture != Architecture.X64) return;
+        if (TorchExport<GlobalContextFn>("_ZN2at13globalContextEv") is { } context && TorchExport<SetBoolFn>("_ZN2at7Context20setUserEnabledNNPACKEb") is { } set)
+            set(context(), false);
+        else
+            logger.LogDebug("libtorch's NNPACK switch not found; left as it is");
     }
 
     [DllImport("libc", EntryPoint = "mallopt")]

@@ -101,10 +101,10 @@ public static class Lare2Trainer
             ct.ThrowIfCancellationRequested();
             epoch++;
             model.train();
-            var (lossSum, images) = TrainingLoop.TrainEpoch(trainLoader.Epoch(epoch, ct), b => b.Count, (batch, step) =>
+            var (lossSum, images) = TrainingLoop.TrainEpoch(trainLoader.Epoch(epoch, ct), b => b.Count, (batch, step, profile) =>
                 {
                     dropoutRng.manual_seed(unchecked((long)Seeds.Derive(options.Seed, DropoutStream, epoch, step)));
-                    return Step(model, optimizer, batch, device, options.GradientClip);
+                    return Step(model, optimizer, batch, device, options.GradientClip, profile);
                 },
                 observer, epoch, steps, options.MaxEpochs, plateau.LearningRate, ct);
             reported = ReportSkips(observer, trainLoader, validationLoader, reported);
@@ -136,16 +136,32 @@ public static class Lare2Trainer
             trainLoader.Skipped.Count + validationLoader.Skipped.Count);
     }
 
-    private static double Step(Lare2Classifier model, Adam optimizer, Lare2Batch batch, Device device, double clip)
+    /// <summary>One optimisation step on <paramref name="batch"/>; its phases are marked in <paramref name="profile"/>.</summary>
+    internal static double Step(Lare2Classifier model, Adam optimizer, Lare2Batch batch, Device device, double clip, StepProfile profile)
     {
-        using var scope = NewDisposeScope();
-        var logits = model.forward(batch.Images.to(device), batch.Maps.to(device));
-        var loss = nn.functional.cross_entropy(logits, batch.Labels.to(device));
-        optimizer.zero_grad();
-        loss.backward();
-        if (clip > 0) nn.utils.clip_grad_norm_(model.parameters(), clip);
-        optimizer.step();
-        return loss.item<float>();
+        float value;
+        using (var scope = NewDisposeScope())
+        {
+            var images = batch.Images.to(device);
+            var maps = batch.Maps.to(device);
+            var labels = batch.Labels.to(device);
+            profile.Mark(StepPhase.HostToTensor);
+            var logits = model.forward(images, maps);
+            profile.Mark(StepPhase.Forward);
+            var loss = nn.functional.cross_entropy(logits, labels);
+            profile.Mark(StepPhase.Loss);
+            optimizer.zero_grad();
+            profile.Mark(StepPhase.Optimizer);
+            loss.backward();
+            profile.Mark(StepPhase.Backward);
+            if (clip > 0) nn.utils.clip_grad_norm_(model.parameters(), clip);
+            optimizer.step();
+            profile.Mark(StepPhase.Optimizer);
+            value = loss.item<float>();
+            profile.Mark(StepPhase.Sync);
+        }
+        profile.Mark(StepPhase.Disposal);
+        return value;
     }
 
     /// <summary>Scores the validation loader in eval mode; metrics at P(fake) &gt; 0.5 plus AUC and best-threshold accuracy.</summary>

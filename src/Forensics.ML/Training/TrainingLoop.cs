@@ -40,29 +40,47 @@ internal static class TrainingLoop
     }
 
     /// <summary>
-    /// Runs one training epoch: <paramref name="step"/> (batch, step number) returns the batch's mean loss; every step is
-    /// reported to <paramref name="observer"/>. Returns the image-weighted loss sum and the images trained on.
+    /// Runs one training epoch: <paramref name="step"/> (batch, step number, profile) returns the batch's mean loss and
+    /// marks its phases in the profile; every step is reported to <paramref name="observer"/>. The time spent waiting
+    /// for the loader, disposing the batch and reporting is charged to <paramref name="profile"/> here, and its summary
+    /// is logged at the end of the epoch. Returns the image-weighted loss sum and the images trained on.
     /// </summary>
     public static (double LossSum, long Images) TrainEpoch<TBatch>(IEnumerable<TBatch> batches, Func<TBatch, int> count,
-        Func<TBatch, int, double> step, ITrainingObserver observer, int epoch, int stepsPerEpoch, int maxEpochs, double learningRate,
-        CancellationToken ct) where TBatch : IDisposable
+        Func<TBatch, int, StepProfile, double> step, ITrainingObserver observer, int epoch, int stepsPerEpoch, int maxEpochs, double learningRate,
+        CancellationToken ct, StepProfile? profile = null) where TBatch : IDisposable
     {
+        profile ??= new StepProfile();
         double lossSum = 0;
         long images = 0;
         var number = 0;
-        foreach (var batch in batches)
+        profile.Start();
+        using var batchEnumerator = batches.GetEnumerator();
+        while (batchEnumerator.MoveNext())
         {
-            using (batch)
+            profile.Mark(StepPhase.DataWait);
+            var batch = batchEnumerator.Current;
+            int n;
+            double loss;
+            try
             {
                 ct.ThrowIfCancellationRequested();
                 number++;
-                var loss = step(batch, number);
-                lossSum += loss * count(batch);
-                images += count(batch);
-                observer.OnStep(epoch, number, loss, learningRate);
-                observer.OnProgress(Math.Min(1, (epoch - 1 + (double)number / stepsPerEpoch) / maxEpochs), TrainingPhase.Train);
+                n = count(batch);
+                loss = step(batch, number, profile);
             }
+            finally
+            {
+                batch.Dispose();
+                profile.Mark(StepPhase.Disposal);
+            }
+            lossSum += loss * n;
+            images += n;
+            observer.OnStep(epoch, number, loss, learningRate);
+            observer.OnProgress(Math.Min(1, (epoch - 1 + (double)number / stepsPerEpoch) / maxEpochs), TrainingPhase.Train);
+            profile.Mark(StepPhase.Logging);
+            profile.EndStep(n);
         }
+        if (profile.Steps > 0) observer.OnLog($"Epoch {epoch} {profile.Summary()}.");
         return (lossSum, images);
     }
 

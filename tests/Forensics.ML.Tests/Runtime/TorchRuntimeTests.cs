@@ -88,3 +88,14 @@ public class TorchRuntimeTests
         }
     }
 }
+
+public class TorchTuningTests
+{
+    [Fact]
+    public void NNPACK_is_off_on_x64_where_it_cannot_run_so_convolutions_print_no_warning()
+    {
+        Assert.True(TorchRuntime.EnsureLoaded().Loaded);
+        if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64) return;
+        Assert.False(TorchRuntime.NnpackEnabled);
+    }
+}
