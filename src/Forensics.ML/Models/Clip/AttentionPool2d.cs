@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -67,14 +68,14 @@ public sealed class AttentionPool2d : nn.Module<Tensor, Tensor>
         long n = x.shape[0], c = EmbedDim, heads = NumHeads, headDim = c / heads;
         var grid = x.flatten(2).transpose(1, 2);                                      // [N, HW, C]
         var tokens = cat([grid.mean([1], keepdim: true), grid], 1);                   // [N, HW+1, C]
-        tokens = tokens + positional_embedding.to(tokens.dtype);
+        tokens = tokens.Plus(positional_embedding.to(tokens.dtype));
         var length = tokens.shape[1];
 
         // Only the mean token's output is kept, and attention rows are independent, so only its query is computed.
         var q = q_proj.call(tokens.narrow(1, 0, 1)).view(n, 1, heads, headDim).transpose(1, 2);
         var k = k_proj.call(tokens).view(n, length, heads, headDim).transpose(1, 2);
         var v = v_proj.call(tokens).view(n, length, heads, headDim).transpose(1, 2);
-        q = q / Math.Sqrt(headDim);
+        q = q.DividedBy(Math.Sqrt(headDim));
         var weights = matmul(q, k.transpose(-2, -1)).softmax(-1);                      // [N, heads, 1, HW+1]
         var pooled = matmul(weights, v).transpose(1, 2).reshape(n, c);                 // [N, C]
         return c_proj.call(pooled).MoveToOuterDisposeScope();

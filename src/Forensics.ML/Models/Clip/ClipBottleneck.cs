@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -67,10 +68,10 @@ public sealed class ClipBottleneck : nn.Module<Tensor, Tensor>
         a = conv3.call(t); t.Dispose();
         var output = bn3.call(a); a.Dispose();
         if (downsample is null)
-            output.add_(x);
+            output.AddInPlace(x);
         else
             using (var identity = downsample.call(x))
-                output.add_(identity);
+                output.AddInPlace(identity);
         return relu3.call(output);
     }
 }

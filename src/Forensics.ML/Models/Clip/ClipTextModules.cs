@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -27,7 +28,7 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var length = inputIds.shape[^1];
         var positions = arange(length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
-        return (token_embedding.forward(inputIds) + position_embedding.forward(positions)).MoveToOuterDisposeScope();
+        return token_embedding.forward(inputIds).Plus(position_embedding.forward(positions)).MoveToOuterDisposeScope();
     }
 }
 
@@ -65,11 +66,11 @@ public sealed class ClipTextAttention : nn.Module<Tensor, Tensor>
         var q = Heads(q_proj);
         var k = Heads(k_proj);
         var v = Heads(v_proj);
-        var logits = matmul(q, k.transpose(2, 3)) * Math.Pow(headDim, -0.5);
+        var logits = matmul(q, k.transpose(2, 3)).Times(Math.Pow(headDim, -0.5));
         // transformers adds finfo(dtype).min above the diagonal rather than masking with -inf.
         var lowest = x.dtype == ScalarType.Float64 ? double.MinValue : float.MinValue;
         var mask = full(t, t, lowest, dtype: logits.dtype, device: logits.device).triu(1);
-        logits = logits + mask;
+        logits = logits.Plus(mask);
         var weights = logits.softmax(-1, ScalarType.Float32).to(q.dtype);
         var context = matmul(weights, v).transpose(1, 2).reshape(b, t, c);
         return out_proj.forward(context).MoveToOuterDisposeScope();
@@ -97,7 +98,7 @@ public sealed class ClipTextMlp : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = fc1.forward(x);
-        h = quickGelu ? h * (h * 1.702).sigmoid() : nn.functional.gelu(h);
+        h = quickGelu ? h * h.Times(1.702).sigmoid() : nn.functional.gelu(h);
         return fc2.forward(h).MoveToOuterDisposeScope();
     }
 }
@@ -124,8 +125,8 @@ public sealed class ClipTextEncoderLayer : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(layer_norm1.forward(x));
-        h = h + mlp.forward(layer_norm2.forward(h));
+        var h = x.Plus(self_attn.forward(layer_norm1.forward(x)));
+        h = h.Plus(mlp.forward(layer_norm2.forward(h)));
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -128,7 +129,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         var output = attended.view(b, Heads, n, DimHead).permute(0, 2, 1, 3).reshape(b, n, Heads * DimHead);
         foreach (var layer in to_out) output = layer.call(output);
         if (spatial) output = output.transpose(1, 2).reshape(b, c, h, w);
-        if (residualConnection) output = output.add(x);
+        if (residualConnection) output = output.Plus(x);
         if (rescaleOutputFactor != 1.0) output = output.div(rescaleOutputFactor);
         return output.MoveToOuterDisposeScope();
     }

@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -79,7 +80,7 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
             using var act = nonlinearity.call(temb!);
             using var projected = time_emb_proj.call(act);
             using var perChannel = projected.unsqueeze(-1).unsqueeze(-1);
-            t.add_(perChannel);
+            t.AddInPlace(perChannel);
         }
         a = norm2.call(t); t.Dispose();
         t = nonlinearity.call(a); a.Dispose();
@@ -87,10 +88,10 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
         if (!ReferenceEquals(a, t)) t.Dispose();
         var hidden = conv2.call(a); a.Dispose();
         if (conv_shortcut is null)
-            hidden.add_(x);
+            hidden.AddInPlace(x);
         else
             using (var shortcut = conv_shortcut.call(x))
-                hidden.add_(shortcut);
+                hidden.AddInPlace(shortcut);
         if (outputScaleFactor != 1.0) hidden.div_(outputScaleFactor);
         return hidden;
     }

@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -37,11 +38,11 @@ public static class UnetTimesteps
         if (timesteps.dim() != 1) throw new ArgumentException($"Timesteps must be 1-D [B], got [{string.Join(", ", timesteps.shape)}].", nameof(timesteps));
         var half = dim / 2;
         using var scope = NewDisposeScope();
-        var exponent = arange(0, half, dtype: ScalarType.Float32, device: timesteps.device) * (-Math.Log(maxPeriod));
-        exponent = exponent / (half - downscaleFreqShift);
+        var exponent = arange(0, half, dtype: ScalarType.Float32, device: timesteps.device).Times(-Math.Log(maxPeriod));
+        exponent = exponent.DividedBy(half - downscaleFreqShift);
         var freqs = exponent.exp();
         var args = timesteps.unsqueeze(1).to_type(ScalarType.Float32) * freqs.unsqueeze(0);
-        if (scale != 1) args = args * scale;
+        if (scale != 1) args = args.Times(scale);
         var emb = flipSinToCos ? cat([args.cos(), args.sin()], 1) : cat([args.sin(), args.cos()], 1);
         if (dim % 2 == 1) emb = nn.functional.pad(emb, [0, 1, 0, 0]);
         return emb.MoveToOuterDisposeScope();

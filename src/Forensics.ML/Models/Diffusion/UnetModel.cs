@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -139,7 +140,7 @@ public sealed class UNet2DConditionModel : nn.Module
         var emb = time_embedding.forward(tEmb);
         Keep("time_embedding", emb);
 
-        var x = Config.CenterInputSample ? sample * 2.0 - 1.0 : sample;
+        var x = Config.CenterInputSample ? sample.Times(2.0).Minus(1.0) : sample;
         x = conv_in.forward(x);
         Keep("conv_in", x);
         var skips = new List<Tensor> { x };

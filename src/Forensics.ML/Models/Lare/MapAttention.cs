@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -68,9 +69,9 @@ public sealed class MapAttention : nn.Module<Tensor, Tensor, Tensor, Tensor, Ten
         var q = fc_q.call(queries).view(b, nq, Heads, KeyDim).permute(0, 2, 1, 3);   // [B, h, nq, d_k]
         var k = fc_k.call(keys).view(b, nk, Heads, KeyDim).permute(0, 2, 3, 1);      // [B, h, d_k, nk]
         var v = fc_v.call(values).view(b, nk, Heads, ValueDim).permute(0, 2, 1, 3);  // [B, h, nk, d_v]
-        var logits = matmul(q, k) / Math.Sqrt(KeyDim);                                // [B, h, nq, nk]
+        var logits = matmul(q, k).DividedBy(Math.Sqrt(KeyDim));                                // [B, h, nq, nk]
         var guide = map.permute(0, 2, 1).unsqueeze(2);                                // [B, h, 1, nk]
-        var weights = dropout.call((logits + guide).softmax(-1));
+        var weights = dropout.call(logits.Plus(guide).softmax(-1));
         var output = matmul(weights, v).permute(0, 2, 1, 3).contiguous().view(b, nq, Heads * ValueDim);
         return fc_o.call(output).MoveToOuterDisposeScope();
     }

@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -58,9 +59,9 @@ public sealed class SpatialRefinement : nn.Module<Tensor, Tensor, Tensor>
         tokens = cat([tokens.mean([1], keepdim: true), tokens], 1);                 // [B, G²+1, C]
         var guide = lareLogits.flatten(2).permute(0, 2, 1);                         // [B, G², h]
         guide = cat([guide.mean([1], keepdim: true), guide], 1);                    // [B, G²+1, h]
-        tokens = tokens + positional_embedding.unsqueeze(0).to(tokens.dtype);
+        tokens = tokens.Plus(positional_embedding.unsqueeze(0).to(tokens.dtype));
         var query = tokens.narrow(1, 0, 1);                                         // the mean token, position included
         var output = dropout.call(attention.call(query, tokens, tokens, guide));
-        return layer_norm.call(query + output).squeeze(1).MoveToOuterDisposeScope();
+        return layer_norm.call(query.Plus(output)).squeeze(1).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -60,10 +61,10 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>
         a = conv3.call(t); t.Dispose();
         var output = bn3.call(a); a.Dispose();
         if (downsample is null)
-            output.add_(x);
+            output.AddInPlace(x);
         else
             using (var shortcut = downsample.call(x))
-                output.add_(shortcut);
+                output.AddInPlace(shortcut);
         return relu.call(output);
     }
 }
