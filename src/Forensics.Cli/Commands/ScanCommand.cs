@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Forensics.ML.Datasets;
+using Forensics.ML.Imaging;
 
 namespace Forensics.Cli.Commands;
 
@@ -21,27 +22,45 @@ public static class ScanCommand
             HelpName = "N",
             Description = "Files hashed and decoded at once; 0 (the default) means one per processor",
         };
+        var allowRoots = new Option<DirectoryInfo[]>("--allow-root")
+        {
+            HelpName = "DIR",
+            Description = "A folder that files may resolve into through symbolic links (repeatable); by default only DIR itself. Files resolving elsewhere are listed as unreadable and never opened",
+        };
+        var maxPixels = new Option<long>("--max-pixels")
+        {
+            HelpName = "N",
+            Description = $"Largest width x height decoded; larger images are unreadable \"image too large\" (default {ImageLimits.DefaultMaxPixels})",
+            DefaultValueFactory = _ => ImageLimits.DefaultMaxPixels,
+        };
         var cmd = new Command("scan", "Scan a dataset folder and print its manifest summary (the portal's registration job, without the portal)")
         {
-            dir, json, manifest, parallelism,
+            dir, json, manifest, parallelism, allowRoots, maxPixels,
         };
         cmd.SetAction((parse, ct) =>
         {
             var config = parse.InvocationConfiguration;
+            var root = parse.GetRequiredValue(dir).FullName;
+            var extra = parse.GetValue(allowRoots) ?? [];
             return Task.FromResult(Run(
-                parse.GetRequiredValue(dir).FullName, parse.GetValue(json), parse.GetValue(manifest)?.FullName,
-                parse.GetValue(parallelism), config.Output, config.Error, ct));
+                root, parse.GetValue(json), parse.GetValue(manifest)?.FullName,
+                parse.GetValue(parallelism), config.Output, config.Error, ct,
+                extra.Length == 0 ? null : [root, .. extra.Select(d => d.FullName)],
+                new ImageLimits { MaxPixels = parse.GetValue(maxPixels) }));
         });
         return cmd;
     }
 
     /// <summary>Scans <paramref name="dir"/> and prints the summary to <paramref name="output"/>, progress and errors to <paramref name="error"/>; returns the exit code.</summary>
-    public static int Run(string dir, bool json, string? manifestPath, int parallelism, TextWriter output, TextWriter error, CancellationToken ct = default)
+    public static int Run(string dir, bool json, string? manifestPath, int parallelism, TextWriter output, TextWriter error, CancellationToken ct = default,
+        IReadOnlyList<string>? allowedRoots = null, ImageLimits? limits = null)
     {
         var lastProgress = Stopwatch.StartNew();
         var options = new ScanOptions
         {
             Parallelism = parallelism,
+            AllowedRoots = allowedRoots,
+            Limits = limits ?? ImageLimits.Default,
             Progress = new SyncProgress(p =>
             {
                 // Once a second is enough for a terminal; the first and last reports are always shown.
