@@ -33,20 +33,23 @@ public static class ScanCommand
             Description = $"Largest width x height decoded; larger images are unreadable \"image too large\" (default {ImageLimits.DefaultMaxPixels})",
             DefaultValueFactory = _ => ImageLimits.DefaultMaxPixels,
         };
+        var peakMemory = new Option<bool>("--peak-memory") { Description = "Print the process's peak resident memory (Linux VmHWM) on stderr at the end" };
         var cmd = new Command("scan", "Scan a dataset folder and print its manifest summary (the portal's registration job, without the portal)")
         {
-            dir, json, manifest, parallelism, allowRoots, maxPixels,
+            dir, json, manifest, parallelism, allowRoots, maxPixels, peakMemory,
         };
         cmd.SetAction((parse, ct) =>
         {
             var config = parse.InvocationConfiguration;
             var root = parse.GetRequiredValue(dir).FullName;
             var extra = parse.GetValue(allowRoots) ?? [];
-            return Task.FromResult(Run(
+            var exit = Run(
                 root, parse.GetValue(json), parse.GetValue(manifest)?.FullName,
                 parse.GetValue(parallelism), config.Output, config.Error, ct,
                 extra.Length == 0 ? null : [root, .. extra.Select(d => d.FullName)],
-                new ImageLimits { MaxPixels = parse.GetValue(maxPixels) }));
+                new ImageLimits { MaxPixels = parse.GetValue(maxPixels) });
+            if (parse.GetValue(peakMemory)) config.Error.WriteLine($"peak resident memory: {PeakResidentMiB()?.ToString() ?? "unknown"} MiB");
+            return Task.FromResult(exit);
         });
         return cmd;
     }
@@ -95,6 +98,15 @@ public static class ScanCommand
         if (json) output.WriteLine(result.ToSummaryJson());
         else PrintSummary(result, output);
         return 0;
+    }
+
+    /// <summary>This process's peak resident set (VmHWM in /proc/self/status) in MiB; null where there is no such file.</summary>
+    public static long? PeakResidentMiB()
+    {
+        if (!File.Exists("/proc/self/status")) return null;
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        var kb = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1);
+        return long.TryParse(kb, out var value) ? value / 1024 : null;
     }
 
     /// <summary>The human-readable summary: layout, counts per generator/split/label, formats, sizes, unreadable files.</summary>
