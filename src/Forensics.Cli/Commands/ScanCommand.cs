@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Forensics.ML.Datasets;
+using Forensics.ML.Imaging;
 
 namespace Forensics.Cli.Commands;
 
@@ -21,27 +22,48 @@ public static class ScanCommand
             HelpName = "N",
             Description = "Files hashed and decoded at once; 0 (the default) means one per processor",
         };
+        var allowRoots = new Option<DirectoryInfo[]>("--allow-root")
+        {
+            HelpName = "DIR",
+            Description = "A folder that files may resolve into through symbolic links (repeatable); by default only DIR itself. Files resolving elsewhere are listed as unreadable and never opened",
+        };
+        var maxPixels = new Option<long>("--max-pixels")
+        {
+            HelpName = "N",
+            Description = $"Largest width x height decoded; larger images are unreadable \"image too large\" (default {ImageLimits.DefaultMaxPixels})",
+            DefaultValueFactory = _ => ImageLimits.DefaultMaxPixels,
+        };
+        var peakMemory = new Option<bool>("--peak-memory") { Description = "Print the process's peak resident memory (Linux VmHWM) on stderr at the end" };
         var cmd = new Command("scan", "Scan a dataset folder and print its manifest summary (the portal's registration job, without the portal)")
         {
-            dir, json, manifest, parallelism,
+            dir, json, manifest, parallelism, allowRoots, maxPixels, peakMemory,
         };
         cmd.SetAction((parse, ct) =>
         {
             var config = parse.InvocationConfiguration;
-            return Task.FromResult(Run(
-                parse.GetRequiredValue(dir).FullName, parse.GetValue(json), parse.GetValue(manifest)?.FullName,
-                parse.GetValue(parallelism), config.Output, config.Error, ct));
+            var root = parse.GetRequiredValue(dir).FullName;
+            var extra = parse.GetValue(allowRoots) ?? [];
+            var exit = Run(
+                root, parse.GetValue(json), parse.GetValue(manifest)?.FullName,
+                parse.GetValue(parallelism), config.Output, config.Error, ct,
+                extra.Length == 0 ? null : [root, .. extra.Select(d => d.FullName)],
+                new ImageLimits { MaxPixels = parse.GetValue(maxPixels) });
+            if (parse.GetValue(peakMemory)) config.Error.WriteLine($"peak resident memory: {PeakResidentMiB()?.ToString() ?? "unknown"} MiB");
+            return Task.FromResult(exit);
         });
         return cmd;
     }
 
     /// <summary>Scans <paramref name="dir"/> and prints the summary to <paramref name="output"/>, progress and errors to <paramref name="error"/>; returns the exit code.</summary>
-    public static int Run(string dir, bool json, string? manifestPath, int parallelism, TextWriter output, TextWriter error, CancellationToken ct = default)
+    public static int Run(string dir, bool json, string? manifestPath, int parallelism, TextWriter output, TextWriter error, CancellationToken ct = default,
+        IReadOnlyList<string>? allowedRoots = null, ImageLimits? limits = null)
     {
         var lastProgress = Stopwatch.StartNew();
         var options = new ScanOptions
         {
             Parallelism = parallelism,
+            AllowedRoots = allowedRoots,
+            Limits = limits ?? ImageLimits.Default,
             Progress = new SyncProgress(p =>
             {
                 // Once a second is enough for a terminal; the first and last reports are always shown.
@@ -76,6 +98,15 @@ public static class ScanCommand
         if (json) output.WriteLine(result.ToSummaryJson());
         else PrintSummary(result, output);
         return 0;
+    }
+
+    /// <summary>This process's peak resident set (VmHWM in /proc/self/status) in MiB; null where there is no such file.</summary>
+    public static long? PeakResidentMiB()
+    {
+        if (!File.Exists("/proc/self/status")) return null;
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        var kb = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1);
+        return long.TryParse(kb, out var value) ? value / 1024 : null;
     }
 
     /// <summary>The human-readable summary: layout, counts per generator/split/label, formats, sizes, unreadable files.</summary>

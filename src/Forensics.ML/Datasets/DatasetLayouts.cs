@@ -78,8 +78,16 @@ public static class DatasetLayouts
 
     /// <summary>The layout of the dataset folder <paramref name="root"/> and its labelled folders.</summary>
     /// <exception cref="DatasetLayoutException">The folder is missing or matches no supported layout.</exception>
-    public static DatasetStructure Resolve(string root)
+    public static DatasetStructure Resolve(string root) => Resolve(root, null);
+
+    /// <summary>
+    /// As <see cref="Resolve(string)"/>, looking only into sub-folders whose resolved path lies under
+    /// <paramref name="allowedRoots"/> (canonical; null: anywhere), so a link to a folder elsewhere is never listed.
+    /// </summary>
+    public static DatasetStructure Resolve(string root, IReadOnlyList<string>? allowedRoots)
     {
+        IEnumerable<string> Subs(string dir) => allowedRoots is null ? SubDirectories(dir)
+            : SubDirectories(dir).Where(n => ConfinedFile.RealPath(Path.Combine(dir, n)) is { } real && ConfinedFile.IsUnder(real, allowedRoots));
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
         if (File.Exists(full))
             throw new DatasetLayoutException(root, DatasetLayoutProblem.FolderMissing, $"Dataset folder '{full}' is a file, not a folder.");
@@ -87,57 +95,57 @@ public static class DatasetLayouts
             throw new DatasetLayoutException(root, DatasetLayoutProblem.FolderMissing, $"Dataset folder not found: '{full}'.");
 
         var rootName = Path.GetFileName(full);
-        var genImage = GenImageParts(full, rootName);
+        var genImage = GenImageParts(full, rootName, Subs);
         if (genImage.Count > 0) return new DatasetStructure(full, DatasetLayout.GenImage, Sorted(genImage));
 
-        var realFake = RealFakeParts(full, rootName);
+        var realFake = RealFakeParts(full, rootName, Subs);
         if (realFake.Count > 0) return new DatasetStructure(full, DatasetLayout.RealFake, Sorted(realFake));
 
         throw new DatasetLayoutException(root, DatasetLayoutProblem.UnknownLayout, $"Unknown dataset layout in '{full}': {Expected}.");
     }
 
-    private static List<DatasetPart> GenImageParts(string root, string rootName)
+    private static List<DatasetPart> GenImageParts(string root, string rootName, Func<string, IEnumerable<string>> subs)
     {
         // One generator folder given directly wins over a folder of generators.
-        var single = GenImageGenerator(root, "", rootName);
+        var single = GenImageGenerator(root, "", rootName, subs);
         if (single.Count > 0) return single;
 
         var parts = new List<DatasetPart>();
-        foreach (var generator in SubDirectories(root))
-            parts.AddRange(GenImageGenerator(Path.Combine(root, generator), generator + "/", generator));
+        foreach (var generator in subs(root))
+            parts.AddRange(GenImageGenerator(Path.Combine(root, generator), generator + "/", generator, subs));
         return parts;
     }
 
-    private static List<DatasetPart> GenImageGenerator(string dir, string relative, string generator)
+    private static List<DatasetPart> GenImageGenerator(string dir, string relative, string generator, Func<string, IEnumerable<string>> subs)
     {
         var parts = new List<DatasetPart>();
-        foreach (var split in SubDirectories(dir).Where(GenImageSplits.Contains))
-            foreach (var label in SubDirectories(Path.Combine(dir, split)))
+        foreach (var split in subs(dir).Where(GenImageSplits.Contains))
+            foreach (var label in subs(Path.Combine(dir, split)))
                 if (GenImageLabels.TryGetValue(label, out var value))
                     parts.Add(new DatasetPart(generator, split, value, $"{relative}{split}/{label}"));
         return parts;
     }
 
-    private static List<DatasetPart> RealFakeParts(string root, string rootName)
+    private static List<DatasetPart> RealFakeParts(string root, string rootName, Func<string, IEnumerable<string>> subs)
     {
-        var direct = LabelFolders(root, "", rootName, AllSplit);
+        var direct = LabelFolders(root, "", rootName, AllSplit, subs);
         if (direct.Count > 0) return direct;
 
         var parts = new List<DatasetPart>();
-        foreach (var split in SubDirectories(root))
+        foreach (var split in subs(root))
         {
             var splitDir = Path.Combine(root, split);
-            parts.AddRange(LabelFolders(splitDir, split + "/", rootName, split));
-            foreach (var category in SubDirectories(splitDir))
-                parts.AddRange(LabelFolders(Path.Combine(splitDir, category), $"{split}/{category}/", category, split));
+            parts.AddRange(LabelFolders(splitDir, split + "/", rootName, split, subs));
+            foreach (var category in subs(splitDir))
+                parts.AddRange(LabelFolders(Path.Combine(splitDir, category), $"{split}/{category}/", category, split, subs));
         }
         return parts;
     }
 
-    private static List<DatasetPart> LabelFolders(string dir, string relative, string generator, string split)
+    private static List<DatasetPart> LabelFolders(string dir, string relative, string generator, string split, Func<string, IEnumerable<string>> subs)
     {
         var parts = new List<DatasetPart>();
-        foreach (var name in SubDirectories(dir))
+        foreach (var name in subs(dir))
             if (RealFakeLabels.TryGetValue(name, out var label))
                 parts.Add(new DatasetPart(generator, split, label, relative + name));
         return parts;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using Forensics.ML.Imaging;
+using SkiaSharp;
 
 namespace Forensics.ML.Datasets;
 
@@ -42,6 +43,25 @@ public sealed record ScanOptions
 
     /// <summary>Called (with the scan paused) with the work done so far, every <see cref="CheckpointEvery"/> files.</summary>
     public Action<ScanCheckpoint>? OnCheckpoint { get; init; }
+
+    /// <summary>
+    /// Folders under which every file's and folder's resolved path (symbolic links followed) must lie; a file outside is
+    /// listed as unreadable (<see cref="ConfinedFile.OutsideRoots"/>) and never opened, a folder outside is not walked.
+    /// Null: the scanned folder itself.
+    /// </summary>
+    public IReadOnlyList<string>? AllowedRoots { get; init; }
+
+    /// <summary>Largest file read whole and largest width x height decoded; over them a file is unreadable, named with its size.</summary>
+    public ImageLimits Limits { get; init; } = ImageLimits.Default;
+
+    /// <summary>
+    /// Bytes of file content plus decoded pixels that the parallel checks may hold at once; a file that needs more waits
+    /// for others to finish (one larger than the whole budget runs alone). Bounds the scan's memory whatever the parallelism.
+    /// </summary>
+    public long MemoryBudgetBytes { get; init; } = DefaultMemoryBudgetBytes;
+
+    /// <summary>512 MiB.</summary>
+    public const long DefaultMemoryBudgetBytes = 512L << 20;
 }
 
 /// <summary>Scans a dataset folder: detects its layout, hashes and decode-checks every image, builds the manifest.</summary>
@@ -54,6 +74,8 @@ public static class DatasetScanner
 
     private sealed record Candidate(FileInfo File, string Path, DatasetPart Part);
 
+    private sealed record Context(IReadOnlyList<string> Roots, ImageLimits Limits, MemoryGate Gate, Func<string, ScannedFile?>? Cache, CancellationToken Ct);
+
     /// <summary>
     /// Scans <paramref name="root"/>: files are walked in ordinal order, processed in parallel, and listed in path order,
     /// so the manifest does not depend on <see cref="ScanOptions.Parallelism"/>.
@@ -63,8 +85,11 @@ public static class DatasetScanner
     public static DatasetManifest Scan(string root, ScanOptions? options = null, CancellationToken ct = default)
     {
         options ??= new ScanOptions();
-        var structure = DatasetLayouts.Resolve(root);
-        var (candidates, ignored) = Walk(structure, ct);
+        options.Limits.Validate();
+        var roots = ConfinedFile.CanonicalRoots(options.AllowedRoots ?? [root]);
+        var structure = DatasetLayouts.Resolve(root, roots);
+        var (candidates, ignored, outsideFolders) = Walk(structure, roots, ct);
+        var context = new Context(roots, options.Limits, new MemoryGate(options.MemoryBudgetBytes), options.Cache, ct);
         var total = candidates.Count;
         options.Progress?.Report(new ScanProgress(0, total, null));
 
@@ -103,7 +128,7 @@ public static class DatasetScanner
             Parallel.For(0, total, parallel, (i, state) =>
             {
                 if (ct.IsCancellationRequested) { state.Stop(); return; }
-                var (result, wasRead) = ScanFile(candidates[i], options.Cache);
+                var (result, wasRead) = ScanFile(candidates[i], context);
                 Finish(i, result, wasRead);
             });
         }
@@ -113,7 +138,7 @@ public static class DatasetScanner
         }
         ct.ThrowIfCancellationRequested();
 
-        var all = results.Select(r => r!).OrderBy(r => r.Path, StringComparer.Ordinal).ToList();
+        var all = results.Select(r => r!).Concat(outsideFolders).OrderBy(r => r.Path, StringComparer.Ordinal).ToList();
         var images = all.OfType<ManifestEntry>().ToList();
         var unreadable = all.OfType<UnreadableFile>().ToList();
         return new DatasetManifest
@@ -133,58 +158,138 @@ public static class DatasetScanner
         };
     }
 
-    private static (ScannedFile Result, bool WasRead) ScanFile(Candidate c, Func<string, ScannedFile?>? cache)
+    private static (ScannedFile Result, bool WasRead) ScanFile(Candidate c, Context context)
     {
         var (generator, split, label) = (c.Part.Generator, c.Part.Split, c.Part.Label);
+        UnreadableFile Unreadable(string reason, long bytes, DateTime modified) => new(c.Path, reason, bytes, modified, generator, split, label);
+
+        // Where the path leads and what it is, before anything (the cache included) trusts it: a link out of the roots or
+        // to a FIFO or device is refused whatever an earlier scan found there.
+        var (_, refusal) = ConfinedFile.Check(c.File.FullName, context.Roots);
+        if (refusal is not null)
+            return (Unreadable(ConfinedFile.IsRefusal(refusal) ? refusal : ReadErrorPrefix + refusal, 0, DateTime.MinValue), true);
+
         long bytes;
         DateTime modified;
         try
         {
+            c.File.Refresh();
             bytes = c.File.Length;
             modified = c.File.LastWriteTimeUtc;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // e.g. a broken symbolic link, or a file deleted since the walk
-            return (new UnreadableFile(c.Path, $"{ReadErrorPrefix}{ex.Message}", 0, DateTime.MinValue, generator, split, label), true);
+            // e.g. a file deleted since the walk
+            return (Unreadable($"{ReadErrorPrefix}{ex.Message}", 0, DateTime.MinValue), true);
         }
         // A cached read error is not reused: it may have been passing (a lock, a flaky mount).
-        if (cache?.Invoke(c.Path) is { } previous && previous.Bytes == bytes && previous.ModifiedUtc == modified
+        if (context.Cache?.Invoke(c.Path) is { } previous && previous.Bytes == bytes && previous.ModifiedUtc == modified
             && !(previous is UnreadableFile u && u.Reason.StartsWith(ReadErrorPrefix, StringComparison.Ordinal)))
             return (previous with { Path = c.Path, Generator = generator, Split = split, Label = label }, false);
 
-        byte[] data;
-        try
+        var limits = context.Limits;
+        if (bytes > limits.MaxFileBytes) return (Unreadable(ImageLimits.FileTooLarge(bytes, limits.MaxFileBytes), bytes, modified), true);
+
+        var (file, reason) = ConfinedFile.Open(c.File.FullName, context.Roots);
+        if (file is null)
+            return (Unreadable(ConfinedFile.IsRefusal(reason!) ? reason! : ReadErrorPrefix + reason, bytes, modified), true);
+        using (file)
         {
-            data = File.ReadAllBytes(c.File.FullName);
+            // The size as opened decides (the file may have changed since the walk).
+            bytes = file.Length;
+            if (bytes == 0) return (Unreadable(ImageProbe.EmptyFile, 0, modified), true);
+            if (bytes > limits.MaxFileBytes) return (Unreadable(ImageLimits.FileTooLarge(bytes, limits.MaxFileBytes), bytes, modified), true);
+            long pixels = 0;
+            try
+            {
+                if (ImageHeader.Read(file.Stream) is { } header)
+                {
+                    pixels = (long)header.Width * header.Height;
+                    if (pixels > limits.MaxPixels)
+                        return (Unreadable(ImageLimits.TooLarge(header.Width, header.Height, limits.MaxPixels), bytes, modified), true);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return (Unreadable($"{ReadErrorPrefix}{ex.Message}", bytes, modified), true);
+            }
+
+            // The file's bytes and its decoded RGBA pixels, held until the check ends.
+            var need = bytes + 4 * pixels;
+            context.Gate.Enter(need, context.Ct);
+            try
+            {
+                using var data = SKData.Create(bytes);
+                Span<byte> span;
+                unsafe { span = new Span<byte>((void*)data.Data, checked((int)bytes)); }
+                try { ConfinedFile.ReadExactly(file, span); }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    return (Unreadable($"{ReadErrorPrefix}{ex.Message}", bytes, modified), true);
+                }
+                var probe = ImageProbe.Probe(data, limits.MaxPixels);
+                if (!probe.Ok) return (Unreadable(probe.Reason!, bytes, modified), true);
+                var sha = Convert.ToHexStringLower(SHA256.HashData(span));
+                return (new ManifestEntry(c.Path, generator, split, label, probe.Format!, probe.Width, probe.Height, bytes, modified, sha), true);
+            }
+            finally { context.Gate.Exit(need); }
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+    }
+
+    /// <summary>A budget of bytes shared by the parallel checks; a request larger than the budget waits until it is alone.</summary>
+    private sealed class MemoryGate(long budget)
+    {
+        private readonly object sync = new();
+        private long inUse;
+
+        public void Enter(long bytes, CancellationToken ct)
         {
-            return (new UnreadableFile(c.Path, $"{ReadErrorPrefix}{ex.Message}", bytes, modified, generator, split, label), true);
+            lock (sync)
+            {
+                while (inUse > 0 && inUse + bytes > budget)
+                {
+                    Monitor.Wait(sync, 100);
+                    ct.ThrowIfCancellationRequested();
+                }
+                inUse += bytes;
+            }
         }
 
-        var probe = ImageProbe.Probe(data);
-        if (!probe.Ok)
-            return (new UnreadableFile(c.Path, probe.Reason!, data.LongLength, modified, generator, split, label), true);
-        var sha = Convert.ToHexStringLower(SHA256.HashData(data));
-        return (new ManifestEntry(c.Path, generator, split, label, probe.Format!, probe.Width, probe.Height, data.LongLength, modified, sha), true);
+        public void Exit(long bytes)
+        {
+            lock (sync)
+            {
+                inUse -= bytes;
+                Monitor.PulseAll(sync);
+            }
+        }
     }
 
     // One ordinal walk of the whole root: image files under a labelled folder are candidates, every other file is ignored.
-    private static (List<Candidate> Candidates, int Ignored) Walk(DatasetStructure structure, CancellationToken ct)
+    // Folders whose resolved path lies outside the roots are not walked; under a labelled folder they are listed as unreadable.
+    private static (List<Candidate> Candidates, int Ignored, List<UnreadableFile> OutsideFolders) Walk(
+        DatasetStructure structure, IReadOnlyList<string> roots, CancellationToken ct)
     {
         var parts = structure.Parts.ToDictionary(p => p.RelativePath, StringComparer.Ordinal);
         var candidates = new List<Candidate>();
+        var outside = new List<UnreadableFile>();
         var ignored = 0;
         var visited = new HashSet<string>(StringComparer.Ordinal);
 
         void Visit(DirectoryInfo dir, string relative, DatasetPart? part)
         {
             ct.ThrowIfCancellationRequested();
-            // Symbolic links to folders are followed, but each real folder is walked once, so link loops end.
-            var real = dir.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? dir.FullName;
-            if (!visited.Add(real)) return;
             if (relative.Length > 0 && parts.TryGetValue(relative.TrimEnd('/'), out var here)) part = here;
+            // Symbolic links to folders are followed within the roots, but each real folder is walked once, so link loops end.
+            var real = ConfinedFile.RealPath(dir.FullName);
+            if (real is null) return;
+            if (!ConfinedFile.IsUnder(real, roots))
+            {
+                if (part is not null)
+                    outside.Add(new UnreadableFile(relative, ConfinedFile.OutsideRoots, 0, DateTime.MinValue, part.Generator, part.Split, part.Label));
+                return;
+            }
+            if (!visited.Add(real)) return;
 
             foreach (var file in dir.EnumerateFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
             {
@@ -198,7 +303,7 @@ public static class DatasetScanner
         }
 
         Visit(new DirectoryInfo(structure.Root), "", null);
-        return (candidates, ignored);
+        return (candidates, ignored, outside);
     }
 
     private static IReadOnlyList<SubsetCount> Subsets(DatasetStructure structure, IEnumerable<ScannedFile> files)

@@ -29,6 +29,26 @@ public sealed record EvalOptions
 
     /// <summary>Threads decoding and perturbing images ahead of the network.</summary>
     public int Workers { get; init; } = Math.Clamp(Environment.ProcessorCount - 1, 1, 8);
+
+    /// <summary>
+    /// Largest width x height scored at full size. The network's memory grows with the pixels (res50nodown keeps full
+    /// resolution through its first stage), so an image over it follows <see cref="Oversize"/>.
+    /// </summary>
+    public long MaxPixels { get; init; } = DefaultMaxPixels;
+
+    /// <summary>What happens to an image over <see cref="MaxPixels"/>.</summary>
+    public OversizePolicy Oversize { get; init; } = OversizePolicy.Refuse;
+
+    /// <summary>2048 x 2048 = 4,194,304 pixels: above every GenImage generator's output and most ImageNet photographs.</summary>
+    public const long DefaultMaxPixels = 2048L * 2048;
+}
+
+/// <summary>What an evaluation does with an image over its pixel limit.</summary>
+public enum OversizePolicy
+{
+    /// <summary>Not scored: listed by name among the skipped images, with its size and the limit. The reference protocol
+    /// scores full images (no resize, no crop), so changing the image would change what is measured.</summary>
+    Refuse,
 }
 
 /// <summary>The score of one image.</summary>
@@ -72,6 +92,13 @@ public static class DetectorEvaluator
         options ??= new EvalOptions();
         if (options.Device is { } device && device.ToString() != detector.Device.ToString()) detector.MoveTo(device);
         var perturbation = options.Perturbation ?? PerturbationSpec.None;
+        if (options.MaxPixels < 1) throw new ArgumentException($"MaxPixels must be at least 1; got {options.MaxPixels}.", nameof(options));
+
+        // Images whose scanned size is over the limit are refused before any decoding; a file that grew since its scan is
+        // caught by the decoder's own check of the header.
+        var refused = images.Where(s => (long)s.Width * s.Height > options.MaxPixels).ToList();
+        var all = images;
+        if (refused.Count > 0) images = new ImageSet(images.Where(s => (long)s.Width * s.Height <= options.MaxPixels), images.SkippedUnreadable);
 
         // Position in the set of each sample object, to put the scores back in set order after size bucketing.
         var order = new Dictionary<ImageSample, int>(ReferenceEqualityComparer.Instance);
@@ -86,7 +113,8 @@ public static class DetectorEvaluator
         var scored = new List<(int Index, ImageScore Score)>(images.Count);
         var model = detector.Model;
         model.eval();
-        using var loader = new BatchLoader(planner, (sample, _) => Prepare(sample, perturbation, options.Seed),
+        var limits = new ImageLimits { MaxPixels = options.MaxPixels };
+        using var loader = new BatchLoader(planner, (sample, _) => Prepare(sample, perturbation, options.Seed, limits),
             new LoaderOptions { Workers = Math.Max(1, options.Workers) });
         foreach (var batch in loader.Epoch(0, ct))
         {
@@ -106,7 +134,7 @@ public static class DetectorEvaluator
                     scored.Add((order[sample], new ImageScore(sample.RelativePath, sample.Label, sample.Generator, values[row], score)));
                 }
             }
-            progress?.Report(new EvalProgress(scored.Count + loader.Skipped.Count, images.Count, loader.Skipped.Count));
+            progress?.Report(new EvalProgress(refused.Count + scored.Count + loader.Skipped.Count, all.Count, refused.Count + loader.Skipped.Count));
         }
 
         var skipped = loader.Skipped
@@ -115,7 +143,8 @@ public static class DetectorEvaluator
             .OrderBy(s => s.Index)
             .Select(s => s.Image)
             .ToList();
-        progress?.Report(new EvalProgress(scored.Count + skipped.Count, images.Count, skipped.Count));
+        skipped.InsertRange(0, refused.Select(s => new SkippedImage(s.RelativePath, Refused(s.Width, s.Height, options.MaxPixels))));
+        progress?.Report(new EvalProgress(scored.Count + skipped.Count, all.Count, skipped.Count));
         return new ScoringResult(scored.OrderBy(s => s.Index).Select(s => s.Score).ToList(), skipped);
     }
 
@@ -123,14 +152,18 @@ public static class DetectorEvaluator
     /// The network input for one image: decode -> perturb (seeded by the relative path) -> ImageNet normalise, [3,H,W]
     /// float32 outside any dispose scope (the loader owns it).
     /// </summary>
-    public static Tensor Prepare(ImageSample sample, PerturbationSpec perturbation, ulong runSeed)
+    public static Tensor Prepare(ImageSample sample, PerturbationSpec perturbation, ulong runSeed, ImageLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(sample);
         using var scope = NewDisposeScope();
-        var image = ImageDecoder.Decode(sample.Path);
+        var image = ImageDecoder.Decode(sample.Path, limits);
         if (!perturbation.IsNone) image = perturbation.Apply(image, PerturbationSpec.SeedFor(sample.RelativePath, runSeed));
         return ImageOps.Normalize(image, ImageOps.ImageNetMean, ImageOps.ImageNetStd).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The reason of an image refused for its size: "image too large (W x H; the limit is N pixels), refused by the evaluation's policy".</summary>
+    public static string Refused(int width, int height, long maxPixels) =>
+        $"{ImageLimits.TooLarge(width, height, maxPixels)}, refused by the evaluation's policy";
 
     // The loader prefixes the exception type; a decode failure's own message already says what is wrong with the file.
     private static string Reason(string loaderReason)

@@ -64,6 +64,9 @@ public sealed record EvaluationReport
     /// <summary>How images were batched.</summary>
     public EvalBatching Batching { get; init; }
 
+    /// <summary>The evaluation's pixel limit and what it did with larger images (metrics.json "image_limit").</summary>
+    public (long MaxPixels, OversizePolicy Policy) ImageLimit { get; init; } = (EvalOptions.DefaultMaxPixels, OversizePolicy.Refuse);
+
     /// <summary>Images scored.</summary>
     public int NScored => Scores.Count;
 
@@ -120,6 +123,7 @@ public sealed record EvaluationReport
             Network = network,
             Seed = options.Seed,
             Batching = options.Batching,
+            ImageLimit = (options.MaxPixels, options.Oversize),
         };
     }
 
@@ -161,6 +165,12 @@ public sealed record EvaluationReport
             ["perturbation"] = Perturbation.ToString(),
             ["seed"] = Seed,
             ["batching"] = Batching == EvalBatching.Single ? "single" : "size",
+            ["image_limit"] = new JsonObject
+            {
+                ["max_pixels"] = ImageLimit.MaxPixels,
+                ["policy"] = ImageLimit.Policy.ToString().ToLowerInvariant(),
+                ["refused"] = Skipped.Count(s => s.Reason.StartsWith(ImageLimits.TooLargePrefix, StringComparison.Ordinal)),
+            },
             ["threshold"] = Threshold,
             ["n_scored"] = NScored,
             ["n_skipped"] = Skipped.Count,

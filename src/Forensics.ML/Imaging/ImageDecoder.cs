@@ -37,32 +37,49 @@ public sealed class ImageDecodeException : IOException
 /// </summary>
 public static class ImageDecoder
 {
-    /// <summary>Reads and decodes the file at <paramref name="path"/>; errors name the path.</summary>
-    /// <exception cref="ImageDecodeException">The file is missing, unreadable, or not a decodable PNG/JPEG/WebP.</exception>
-    public static Tensor Decode(string path)
+    /// <summary>
+    /// Reads and decodes the file at <paramref name="path"/>; errors name the path. Only a regular file within
+    /// <paramref name="limits"/> (default <see cref="ImageLimits.Default"/>) is read whole and decoded: its size is
+    /// checked first, then the width x height its header declares.
+    /// </summary>
+    /// <exception cref="ImageDecodeException">The file is missing, unreadable, over a limit, or not a decodable PNG/JPEG/WebP.</exception>
+    public static Tensor Decode(string path, ImageLimits? limits = null)
     {
+        limits ??= ImageLimits.Default;
         byte[] data;
-        try { data = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        try
+        {
+            var (file, reason) = Datasets.ConfinedFile.Open(path, roots: null);
+            if (file is null) throw new ImageDecodeException(path, reason!);
+            using (file)
+            {
+                if (file.Length > limits.MaxFileBytes) throw new ImageDecodeException(path, ImageLimits.FileTooLarge(file.Length, limits.MaxFileBytes));
+                if (ImageHeader.Read(file.Stream) is { } header && (long)header.Width * header.Height > limits.MaxPixels)
+                    throw new ImageDecodeException(path, ImageLimits.TooLarge(header.Width, header.Height, limits.MaxPixels));
+                data = new byte[file.Length];
+                Datasets.ConfinedFile.ReadExactly(file, data);
+            }
+        }
+        catch (Exception e) when (e is (IOException or UnauthorizedAccessException) and not ImageDecodeException)
         {
             throw new ImageDecodeException(path, e.Message, e);
         }
-        return Decode(data, path);
+        return Decode(data, path, limits.MaxPixels);
     }
 
     /// <summary>Decodes encoded image bytes; <paramref name="source"/> labels the bytes in error messages.</summary>
     /// <exception cref="ImageDecodeException">The bytes are not a decodable PNG/JPEG/WebP.</exception>
-    public static Tensor Decode(ReadOnlySpan<byte> data, string source = "<memory>")
+    public static Tensor Decode(ReadOnlySpan<byte> data, string source = "<memory>", long maxPixels = ImageLimits.DefaultMaxPixels)
     {
-        using var rgb = DecodeToBytes(data, source);
+        using var rgb = DecodeToBytes(data, source, maxPixels);
         return ImageEncoder.FromBytes(rgb);
     }
 
     /// <summary>
     /// Decodes into a uint8 tensor [H,W,3] (HWC, the layout of <c>np.asarray(img.convert('RGB'))</c>): the exact pixel
-    /// values that <see cref="Decode(ReadOnlySpan{byte}, string)"/> divides by 255.
+    /// values that <see cref="Decode(ReadOnlySpan{byte}, string, long)"/> divides by 255.
     /// </summary>
-    public static Tensor DecodeToBytes(ReadOnlySpan<byte> data, string source = "<memory>")
+    public static Tensor DecodeToBytes(ReadOnlySpan<byte> data, string source = "<memory>", long maxPixels = ImageLimits.DefaultMaxPixels)
     {
         if (data.IsEmpty) throw new ImageDecodeException(source, ImageProbe.EmptyFile);
 
@@ -75,7 +92,8 @@ public static class ImageDecoder
             throw new ImageDecodeException(source, $"unsupported format {format.ToString().ToLowerInvariant()} (PNG, JPEG or WebP expected)");
         var (width, height) = (codec.Info.Width, codec.Info.Height);
         if (width <= 0 || height <= 0) throw new ImageDecodeException(source, $"invalid size {width}x{height}");
-        if ((long)width * height * 8 > Array.MaxLength) throw new ImageDecodeException(source, $"image too large ({width}x{height})");
+        if ((long)width * height > maxPixels) throw new ImageDecodeException(source, ImageLimits.TooLarge(width, height, maxPixels));
+        if ((long)width * height * 8 > Array.MaxLength) throw new ImageDecodeException(source, ImageLimits.TooLarge(width, height, Array.MaxLength / 8));
 
         return format == SKEncodedImageFormat.Png && Is16BitPng(data)
             ? Decode16(data, source)
@@ -140,7 +158,7 @@ public static class ImageDecoder
     private static ImageDecodeException Failure(ReadOnlySpan<byte> data, string source, string detail)
     {
         // The probe tells truncated files from corrupt ones and from non-images; fall back to Skia's own result.
-        var probe = ImageProbe.Probe(data);
+        var probe = ImageProbe.Probe(data, long.MaxValue);
         return new ImageDecodeException(source, probe.Reason ?? $"decode error: {detail}");
     }
 }

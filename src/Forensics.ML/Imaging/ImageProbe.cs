@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using SkiaSharp;
 
@@ -37,17 +36,46 @@ public static class ImageProbe
         return !name.StartsWith('.') && ImageExtensions.Contains(Path.GetExtension(name));
     }
 
-    /// <summary>Reads the file and decode-checks it; see <see cref="Probe(ReadOnlySpan{byte})"/>.</summary>
-    public static ImageProbeResult Probe(string path) => Probe(File.ReadAllBytes(path));
+    /// <summary>
+    /// Reads the file and decode-checks it (see <see cref="Probe(ReadOnlySpan{byte}, long)"/>): only a regular file is
+    /// opened, and only one within <paramref name="limits"/> (default <see cref="ImageLimits.Default"/>) is read and decoded.
+    /// </summary>
+    public static ImageProbeResult Probe(string path, ImageLimits? limits = null)
+    {
+        limits ??= ImageLimits.Default;
+        var (file, reason) = Datasets.ConfinedFile.Open(path, roots: null);
+        if (file is null) return Fail(reason!);
+        using (file)
+        {
+            if (file.Length == 0) return Fail(EmptyFile);
+            if (file.Length > limits.MaxFileBytes) return Fail(ImageLimits.FileTooLarge(file.Length, limits.MaxFileBytes));
+            if (ImageHeader.Read(file.Stream) is { } header && (long)header.Width * header.Height > limits.MaxPixels)
+                return Fail(ImageLimits.TooLarge(header.Width, header.Height, limits.MaxPixels), header.Format, header.Width, header.Height);
+            using var data = SKData.Create(file.Length);
+            unsafe { Datasets.ConfinedFile.ReadExactly(file, new Span<byte>((void*)data.Data, (int)file.Length)); }
+            return Probe(data, limits.MaxPixels);
+        }
+    }
 
     /// <summary>
-    /// Decode-checks encoded image bytes: the content decides the format; the full image is decoded into a pixel buffer.
+    /// Decode-checks encoded image bytes: the content decides the format; an image whose header declares more than
+    /// <paramref name="maxPixels"/> pixels is refused before any pixel is decoded; otherwise the full image is decoded into
+    /// a pixel buffer (freed at once).
     /// </summary>
-    public static ImageProbeResult Probe(ReadOnlySpan<byte> data)
+    public static ImageProbeResult Probe(ReadOnlySpan<byte> data, long maxPixels = ImageLimits.DefaultMaxPixels)
     {
         if (data.IsEmpty) return Fail(EmptyFile);
-
         using var skData = SKData.CreateCopy(data);
+        return Probe(skData, maxPixels);
+    }
+
+    /// <summary>As <see cref="Probe(ReadOnlySpan{byte}, long)"/>, on bytes Skia already holds (not copied again).</summary>
+    public static ImageProbeResult Probe(SKData skData, long maxPixels = ImageLimits.DefaultMaxPixels)
+    {
+        ArgumentNullException.ThrowIfNull(skData);
+        var data = skData.AsSpan();
+        if (data.IsEmpty) return Fail(EmptyFile);
+
         using var stream = new SKMemoryStream(skData);
         using var codec = SKCodec.Create(stream, out var createResult);
         if (codec is null)
@@ -63,22 +91,22 @@ public static class ImageProbe
         var (width, height) = (codec.Info.Width, codec.Info.Height);
         if (format is not ("png" or "jpeg" or "webp")) return Fail($"unsupported format {format}", null, width, height);
         if (width <= 0 || height <= 0) return Fail($"decode error: invalid size {width}x{height}", format, width, height);
+        // The header alone decides: a few hundred bytes can declare gigabytes of pixels.
+        if ((long)width * height > maxPixels) return Fail(ImageLimits.TooLarge(width, height, maxPixels), format, width, height);
 
         // Decode to RGBA whatever the source holds, so every codec is asked for the same, always supported, conversion.
         var alpha = codec.Info.AlphaType == SKAlphaType.Opaque ? SKAlphaType.Opaque : SKAlphaType.Premul;
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, alpha);
         long size = (long)info.RowBytes * height;
-        if (size > Array.MaxLength) return Fail($"decode error: image too large ({width}x{height})", format, width, height);
 
-        var buffer = ArrayPool<byte>.Shared.Rent((int)size);
+        // Native memory, freed when the check ends (a pooled or managed buffer of this size would stay with the process).
         SKCodecResult result;
-        try
+        unsafe
         {
-            var handle = GCHandle.Alloc(buffer, GCHandleType.Pinned);
-            try { result = codec.GetPixels(info, handle.AddrOfPinnedObject()); }
-            finally { handle.Free(); }
+            var buffer = NativeMemory.Alloc((nuint)size);
+            try { result = codec.GetPixels(info, (IntPtr)buffer); }
+            finally { NativeMemory.Free(buffer); }
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
 
         return result switch
         {

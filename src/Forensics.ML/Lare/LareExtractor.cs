@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace Forensics.ML.Lare;
 
-/// <summary>One image to extract: RGB [3, H, W] in [0, 1] (as <see cref="ImageDecoder.Decode(string)"/> gives) and its prompt.</summary>
+/// <summary>One image to extract: RGB [3, H, W] in [0, 1] (as <see cref="ImageDecoder.Decode(string, ImageLimits)"/> gives) and its prompt.</summary>
 public readonly record struct LareInput(Tensor Image, string Prompt);
 
 /// <summary>

@@ -24,6 +24,25 @@ public sealed class PortalOptions
     public string Mode { get; set; } = PortalModes.Portal;
     /// <summary>Accounts and access (Portal:Auth).</summary>
     public Auth.AuthOptions Auth { get; set; } = new();
+    /// <summary>Bounds on the image files the portal reads (Portal:Images).</summary>
+    public ImageOptions Images { get; set; } = new();
+}
+
+/// <summary>
+/// Bounds on image files from folders many people can write to: a registration scan lists a file over a limit as
+/// unreadable, by name, without decoding it; an evaluation refuses an image over its own, smaller, limit.
+/// </summary>
+public sealed class ImageOptions
+{
+    /// <summary>Largest width x height a scan decodes (decompression bombs: a tiny PNG can declare 20000 x 20000).</summary>
+    public long MaxPixels { get; set; } = Forensics.ML.Imaging.ImageLimits.DefaultMaxPixels;
+    /// <summary>Largest image file read whole.</summary>
+    public long MaxFileBytes { get; set; } = Forensics.ML.Imaging.ImageLimits.DefaultMaxFileBytes;
+    /// <summary>Largest width x height an evaluation scores at full size; larger images are refused by name (policy "refuse").</summary>
+    public long MaxEvalPixels { get; set; } = Forensics.ML.Evaluation.EvalOptions.DefaultMaxPixels;
+
+    /// <summary>The scan's limits.</summary>
+    public Forensics.ML.Imaging.ImageLimits ScanLimits() => new() { MaxPixels = MaxPixels, MaxFileBytes = MaxFileBytes };
 }
 
 /// <summary>The process modes of <see cref="PortalOptions.Mode"/>.</summary>

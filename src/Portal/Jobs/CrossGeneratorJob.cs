@@ -71,7 +71,7 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
 
         var result = CrossGeneratorEvaluation.Run(detector, testSet, valSet, new CrossGenOptions
         {
-            Eval = new EvalOptions { Seed = unchecked((ulong)c.Seed), Device = device },
+            Eval = new EvalOptions { Seed = unchecked((ulong)c.Seed), Device = device, MaxPixels = options.Value.Images.MaxEvalPixels },
             Metrics = new MetricsOptions { BootstrapSamples = c.Bootstrap, Seed = unchecked((int)c.Seed) },
             Modes = modes, CheckpointChosenOn = c.CheckpointChosenOn,
         }, context.CancellationToken);

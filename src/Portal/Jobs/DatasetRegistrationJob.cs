@@ -2,6 +2,8 @@ using System.IO.Compression;
 using System.Text.Json;
 using Forensics.ML.Datasets;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Portal.Infrastructure;
 using Portal.Store;
 
 namespace Portal.Jobs;
@@ -12,7 +14,7 @@ namespace Portal.Jobs;
 /// partial work is checkpointed under the run's folder and reused when the run is taken up again after a crash.
 /// A failed rescan leaves the dataset's earlier counts as they were.
 /// </summary>
-public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory) : IRunJob, IRerunHook
+public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory, IOptions<PortalOptions>? options = null) : IRunJob, IRerunHook, ICancelHook
 {
     public const string KindName = "register-dataset";
     public sealed record Config(long DatasetId);
@@ -59,10 +61,14 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
             if (resumed.Count > 0) await context.LogAsync($"resuming: {resumed.Count} file(s) already checked by the interrupted attempt");
             known.AddRange(resumed);
 
-            var layout = DatasetLayouts.Detect(root);
+            // Every file and folder must resolve under an allowed root, not only the dataset's folder.
+            var roots = ConfinedFile.CanonicalRoots(context.Paths.AllowedRoots);
+            var layout = DatasetLayouts.Resolve(root, roots).Layout;
             await context.LogAsync($"layout: {LayoutName(layout)}; scanning {root}");
             var manifest = DatasetScanner.Scan(root, new ScanOptions
             {
+                AllowedRoots = roots,
+                Limits = (options?.Value.Images ?? new ImageOptions()).ScanLimits(),
                 Cache = ScanCache.From(known),
                 Progress = new SyncProgress<ScanProgress>(p => context.ReportProgress(p.Total == 0 ? 0 : (double)p.Done / p.Total, $"checking {p.Done}/{p.Total}")),
                 OnCheckpoint = checkpoint.Save,
@@ -80,7 +86,7 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            await MarkFailedIfNeverReadyAsync(dataset.Id);
+            await MarkFailedIfNeverReadyAsync(dataset.Id, context.RunId);
             throw;
         }
     }
@@ -123,11 +129,23 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
         _ => layout.ToString().ToLowerInvariant(),
     };
 
-    async Task MarkFailedIfNeverReadyAsync(long datasetId)
+    // Only while this run is still the dataset's registration (a rescan queued since owns the status).
+    async Task MarkFailedIfNeverReadyAsync(long datasetId, long runId)
     {
         await using var db = await dbFactory.CreateDbContextAsync();
-        await db.Datasets.Where(d => d.Id == datasetId && d.ScannedAt == null)
+        await db.Datasets.Where(d => d.Id == datasetId && d.ScannedAt == null && d.RegistrationRunId == runId)
             .ExecuteUpdateAsync(s => s.SetProperty(d => d.Status, DatasetStatus.Failed));
+    }
+
+    /// <summary>
+    /// A first registration canceled (queued or running) leaves no half-made dataset: it is marked failed, so it can be
+    /// scanned again ("Scan again", POST /api/datasets/{id}/rescan). A canceled rescan leaves the earlier counts as they were.
+    /// </summary>
+    public async Task OnCanceledAsync(Run run)
+    {
+        var config = JsonSerializer.Deserialize<Config>(run.ConfigJson, new JsonSerializerOptions(JsonSerializerDefaults.Web));
+        if (config is null) return;
+        await MarkFailedIfNeverReadyAsync(config.DatasetId, run.Id);
     }
 
     public async Task OnRerunAsync(Run old, Run rerun)

@@ -116,7 +116,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     }
 
     /// <summary>A ResNet-family detector (res50nodown, resnet50): decode, perturb, normalise, full image.</summary>
-    static async Task<(ScoringResult, EvaluationReport)> ScoreDetectorAsync(RunContext context, Config c, string checkpoint,
+    async Task<(ScoringResult, EvaluationReport)> ScoreDetectorAsync(RunContext context, Config c, string checkpoint,
         TorchSharp.torch.Device device, EvaluationSet set, IProgress<EvalProgress> progress, MetricsOptions metricsOptions)
     {
         using var detector = DetectorCheckpoint.Load(checkpoint, string.IsNullOrEmpty(c.Arch) ? null : c.Arch, device);
@@ -126,9 +126,10 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         var evalOptions = new EvalOptions
         {
             Perturbation = PerturbationSpec.Parse(c.Perturbation), Batching = ParseBatching(c.Batching), MaxBatch = c.MaxBatch,
-            Seed = unchecked((ulong)c.Seed), Device = device,
+            Seed = unchecked((ulong)c.Seed), Device = device, MaxPixels = options.Value.Images.MaxEvalPixels,
         };
-        await context.LogAsync($"scoring {set.Images.Count} image(s){(set.Split is null ? "" : $", split {set.Split}")}, perturbation {evalOptions.Perturbation}");
+        await context.LogAsync($"scoring {set.Images.Count} image(s){(set.Split is null ? "" : $", split {set.Split}")}, perturbation {evalOptions.Perturbation}; " +
+                               $"images over {evalOptions.MaxPixels} pixels: {evalOptions.Oversize.ToString().ToLowerInvariant()} (Portal:Images:MaxEvalPixels)");
         var result = DetectorEvaluator.Score(detector, set.Images, evalOptions, progress, context.CancellationToken);
         return (result, EvaluationReport.Create(detector, set, result, evalOptions, metricsOptions));
     }

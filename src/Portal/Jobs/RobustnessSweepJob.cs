@@ -74,7 +74,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
 
         var sweep = RobustnessSweep.Run(detector, set, c.Axis, severities, new SweepOptions
         {
-            Eval = new EvalOptions { Seed = unchecked((ulong)c.Seed), Device = device },
+            Eval = new EvalOptions { Seed = unchecked((ulong)c.Seed), Device = device, MaxPixels = options.Value.Images.MaxEvalPixels },
             Metrics = new MetricsOptions { BootstrapSamples = c.Bootstrap, Seed = unchecked((int)c.Seed) },
         }, clean?.Scores, context.CancellationToken);
 

@@ -78,6 +78,7 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
             else
             {
                 await PersistAsync(runId, "outcome", () => FinishAsync(runId, RunStatus.Canceled, "canceled by request"));
+                if (job is ICancelHook hook) await PersistAsync(runId, "cancel hook", () => hook.OnCanceledAsync(run));
                 await context.LogAsync("canceled");
             }
         }

@@ -114,6 +114,8 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
         if (canceledQueued > 0)
         {
             await AuditAsync(actor, "run.cancel", runId, "canceled while queued");
+            var run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == runId);
+            foreach (var hook in jobs.OfType<ICancelHook>().Where(h => h.Kind == run.Kind)) await hook.OnCanceledAsync(run);
             return CancelOutcome.Canceled;
         }
         var requested = await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Running)
@@ -195,6 +197,13 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
         null => null,
         _ => JsonNode.Parse(node.ToJsonString()),
     };
+}
+
+/// <summary>A job that must update its own records when one of its runs is canceled (queued or running), e.g. free a dataset it was making.</summary>
+public interface ICancelHook
+{
+    string Kind { get; }
+    Task OnCanceledAsync(Run run);
 }
 
 /// <summary>A job that must update its own records when one of its runs is re-run (e.g. point a dataset at the new run).</summary>
