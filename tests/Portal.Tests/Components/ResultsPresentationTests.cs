@@ -75,9 +75,10 @@ public sealed class ResultsPresentationTests : PortalComponentTest
         var x = svg.QuerySelectorAll("circle[data-hover=point]").ToDictionary(
             h => h.QuerySelector("title")!.TextContent.Split(' ')[^1], h => double.Parse(h.GetAttribute("cx")!, CultureInfo.InvariantCulture));
         Assert.True(x["clean"] < x["90"] && x["90"] < x["70"] && x["70"] < x["50"], string.Join(", ", x));
-        // y is fixed to 0-100 %: 95 % sits near the top, 60 % lower down.
-        var y = svg.QuerySelectorAll("circle[data-hover=point]").Select(h => double.Parse(h.GetAttribute("cy")!, CultureInfo.InvariantCulture)).ToList();
-        Assert.True(y[0] < y[^1]);
+        // Higher scores sit higher (smaller pixel y): q50's 60 % below the clean point's 95 %.
+        var y = svg.QuerySelectorAll("circle[data-hover=point]").ToDictionary(
+            h => h.QuerySelector("title")!.TextContent.Split(' ')[^1], h => double.Parse(h.GetAttribute("cy")!, CultureInfo.InvariantCulture));
+        Assert.True(y["50"] > y["clean"], string.Join(", ", y));
     }
 
     [Fact]

@@ -115,8 +115,10 @@ public static partial class MetricPlot
                     t.LabelFontSize = 13;
                     t.LabelFontColor = color;
                     t.LabelBold = true;
-                    t.LabelAlignment = Alignment.LowerCenter;
-                    t.OffsetY = -8;
+                    // Above the point, or below it near the top of a 0-100 % axis, so the label stays inside.
+                    var below = spec.Percent && ys[i] > 90;
+                    t.LabelAlignment = below ? Alignment.UpperCenter : Alignment.LowerCenter;
+                    t.OffsetY = below ? 8 : -8;
                 }
         }
         if (spec.ReferenceY is { } reference)
@@ -149,7 +151,7 @@ public static partial class MetricPlot
             if (xs.Count > 0) plot.Axes.SetLimitsX(xs.Min() - 0.3, Math.Max(xs.Max(), xs.Min() + 1) + 0.3);
         }
         if (spec.Percent)
-            plot.Axes.SetLimitsY(0, spec.ShowValues ? 110 : 100);
+            plot.Axes.SetLimitsY(0, 100);
         if (spec.LogY && yValues.Count > 0)
         {
             var lo = Math.Floor(yValues.Min());
@@ -210,7 +212,8 @@ public static partial class MetricPlot
         var layer = new StringBuilder("<g class=\"chart-hover\">");
         foreach (var t in hover)
         {
-            var text = System.Net.WebUtility.HtmlEncode(t.Text);
+            // XML escaping only: an HTML entity such as &#183; would show as text inside an SVG <title>.
+            var text = System.Security.SecurityElement.Escape(t.Text);
             if (t.BarWidth > 0)
             {
                 var a = plot.GetPixel(new Coordinates(t.X - t.BarWidth / 2, t.Y));
