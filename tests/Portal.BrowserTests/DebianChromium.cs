@@ -22,7 +22,10 @@ static class DebianChromium
     }
 
     /// <summary>Headless chromium without network side traffic, and a page on the portal (signed in as the admin made through the setup link) with a 30 s default timeout.</summary>
-    public static async Task<(IBrowser Browser, IPage Page)> OpenAsync(IPlaywright playwright, PortalProcess portal)
+    /// <param name="viewport">The window size (Playwright's default 1280x720 when null).</param>
+    /// <param name="onSetupPage">Called on the setup page before the admin form is filled (to check or photograph it).</param>
+    public static async Task<(IBrowser Browser, IPage Page)> OpenAsync(IPlaywright playwright, PortalProcess portal,
+        ViewportSize? viewport = null, Func<IPage, Task>? onSetupPage = null)
     {
         var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
@@ -31,11 +34,11 @@ static class DebianChromium
             Args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--disable-quic"],
         });
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.BaseAddress.ToString() });
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.BaseAddress.ToString(), ViewportSize = viewport });
         context.SetDefaultTimeout(30_000);
         var page = await context.NewPageAsync();
         // Every browser test starts as a first start: the admin made through the printed setup link, signed in.
-        await portal.SetUpAdminAsync(page);
+        await portal.SetUpAdminAsync(page, onSetupPage);
         return (browser, page);
     }
 

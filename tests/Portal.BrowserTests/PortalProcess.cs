@@ -77,12 +77,13 @@ public sealed class PortalProcess : IAsyncDisposable
     /// First start as a person does it: open the printed setup link, create the admin through the form (which signs the
     /// browser in), then make an API token on the tokens page for <see cref="Client"/>.
     /// </summary>
-    public async Task SetUpAdminAsync(IPage page)
+    public async Task SetUpAdminAsync(IPage page, Func<IPage, Task>? onSetupPage = null)
     {
         // The link is printed when the server has started, which may be just after /api/health first answers.
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (!Output.Contains("/setup?code=") && DateTime.UtcNow < deadline) await Task.Delay(100);
         await page.GotoAsync(SetupPath());
+        if (onSetupPage is not null) await onSetupPage(page);
         await page.FillAsync("#username", AdminName);
         await page.FillAsync("#password", AdminPassword);
         await page.FillAsync("#confirm", AdminPassword);

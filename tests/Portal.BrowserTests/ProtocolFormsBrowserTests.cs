@@ -277,9 +277,10 @@ public class ProtocolFormsBrowserTests
 
     static double Number(JsonNode? node, string what) => node?.GetValue<double>() ?? throw new InvalidOperationException($"metrics.json has no {what}");
 
-    static string F4(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
+    // The pages' one score format (Format.Score): a percentage with one decimal.
+    static string F4(double v) => (100 * v).ToString("0.0", CultureInfo.InvariantCulture);
 
-    /// <summary>The page's number equals the CLI's: the same text at 4 decimals, and the exact values within 1e-6.</summary>
+    /// <summary>The page's number equals the CLI's: the same text as a percentage with one decimal, and the exact values within 1e-6.</summary>
     static void Same(double cli, (string Text, double Value) shown, string what)
     {
         Assert.True(F4(cli) == shown.Text, $"{what}: the page shows {shown.Text}, forensics eval gives {F4(cli)} ({cli:R})");

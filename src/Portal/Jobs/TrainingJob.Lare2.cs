@@ -96,6 +96,7 @@ public sealed partial class TrainingJob
         var lareData = new Lare2TrainingData(data.Train!, data.Validation, plan.Maps) { ValidationLareFolder = plan.ValidationMaps };
         await context.LogAsync($"lare2 on {o.Model.Backbone} (crop {o.CropSize}, ablation {o.Model.Ablation}) from {k.Init}; " +
                                $"maps of LaRE run {plan.LareRunId} (validation: run {plan.ValLareRunId}); batch {o.BatchSize}, lr {o.LearningRate:G3}, {o.MaxEpochs} epoch(s)");
+        if (observer is Observer progress) progress.MaxEpochs = o.MaxEpochs;
         var result = Lare2Trainer.Train(o, lareData, context.WorkDir, observer, context.CancellationToken);
         await context.LogAsync($"done after {result.EpochsRun} epoch(s): best validation {o.BestMetric} {result.BestValue:F4} at epoch {result.BestEpoch}; " +
                                $"final lr {result.FinalLearningRate:G3}; {result.SkippedImages} draw(s) with an unreadable image or map skipped");

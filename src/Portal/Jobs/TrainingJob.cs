@@ -207,6 +207,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         else
         {
             var c = k.Config;
+            observer.MaxEpochs = k.Res50!.MaxEpochs;
             var result = DetectorTrainer.Train(k.Res50!, data, context.WorkDir, observer, context.CancellationToken);
             await context.LogAsync($"done after {result.EpochsRun} epoch(s) ({result.Reason}): best validation balanced accuracy " +
                                    $"{result.BestBalancedAcc:F4} at epoch {result.BestEpoch}; {result.SkippedImages} unreadable image(s) skipped");
@@ -237,14 +238,34 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     /// <summary>Training progress into the run: progress bar, loss per step, validation metrics per epoch, log lines.</summary>
     sealed class Observer(RunContext context, long step) : ITrainingObserver
     {
+        readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
+        // The first progress this attempt measured from (a resumed run starts part-way), and the epoch in progress.
+        (double Fraction, TimeSpan At)? start;
+        int epoch;
 
-        public void OnProgress(double fraction, TrainingPhase phase) => context.ReportProgress(fraction, phase.ToString().ToLowerInvariant());
+        /// <summary>The run's epoch budget, for "epoch 2/3".</summary>
+        public int MaxEpochs { get; set; }
 
-        public void OnStep(int epoch, int stepInEpoch, double loss, double learningRate) =>
+        public void OnProgress(double fraction, TrainingPhase phase)
+        {
+            var now = clock.Elapsed;
+            if (phase == TrainingPhase.Setup || start is null) start = (fraction, now);
+            var (from, at) = start.Value;
+            // The rate measured over this attempt so far: (fraction done since the start) per elapsed second.
+            TimeSpan? eta = fraction > from && now > at && phase != TrainingPhase.Done
+                ? TimeSpan.FromSeconds((now - at).TotalSeconds * (1 - fraction) / (fraction - from)) : null;
+            context.ReportProgress(fraction, TrainingPhaseText.Of(phase, epoch, MaxEpochs, eta));
+        }
+
+        public void OnStep(int epoch, int stepInEpoch, double loss, double learningRate)
+        {
+            this.epoch = epoch;
             context.MetricAsync("loss", ++step, loss).GetAwaiter().GetResult();
+        }
 
         public void OnEpoch(int epoch, double trainLoss, ValidationMetrics v, double learningRate, bool isBest)
         {
+            this.epoch = epoch;
             foreach (var (name, value) in new (string, double?)[]
                      {
                          ("train_loss", trainLoss), ("val_balanced_acc", v.BalancedAcc), ("val_acc", v.Acc), ("val_real_acc", v.RealAcc),
@@ -256,5 +277,25 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         }
 
         public void OnLog(string message) => context.LogAsync(message).GetAwaiter().GetResult();
+    }
+}
+
+/// <summary>A training run's phase as the run page shows it: "epoch 2/3 · train, ETA 1:40".</summary>
+public static class TrainingPhaseText
+{
+    /// <summary>The phase text; the epoch part only once an epoch has started, the ETA only when measured.</summary>
+    public static string Of(TrainingPhase phase, int epoch, int maxEpochs, TimeSpan? eta)
+    {
+        var name = phase.ToString().ToLowerInvariant();
+        if (phase == TrainingPhase.Done) return name;
+        var text = epoch > 0 && maxEpochs > 0 ? $"epoch {epoch}/{maxEpochs} · {name}" : name;
+        return eta is { } e ? $"{text}, ETA {Eta(e)}" : text;
+    }
+
+    /// <summary>"1:40" under an hour, "2:05:00" above.</summary>
+    public static string Eta(TimeSpan eta)
+    {
+        var s = (long)Math.Ceiling(Math.Max(0, eta.TotalSeconds));
+        return s >= 3600 ? $"{s / 3600}:{s % 3600 / 60:00}:{s % 60:00}" : $"{s / 60}:{s % 60:00}";
     }
 }

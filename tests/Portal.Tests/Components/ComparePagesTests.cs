@@ -59,14 +59,17 @@ public class ComparePagesTests : PortalComponentTest
         Assert.Equal(["—", "test"], split);
 
         var charts = cut.FindComponents<MetricChart>();
-        Assert.Equal(["acc", "mean_pfake_fake"], charts.Select(c => c.Instance.Title));
-        var acc = charts[0].Instance.Series;
-        Assert.Equal([$"#{a} jpeg", $"#{b} jpeg"], acc.Keys);
-        // x = severity; the clean point has none; the per-generator rows stay out of the overall curve.
-        Assert.Equal([new ChartPoint(50, 0.6), new ChartPoint(75, 0.8), new ChartPoint(95, 0.9)], acc[$"#{a} jpeg"]);
+        Assert.Equal(["JPEG quality: ACC", "JPEG quality: mean P(fake), fakes"], charts.Select(c => c.Instance.Spec!.Title));
+        var acc = charts[0].Instance.Spec!;
+        Assert.Equal([$"#{a}", $"#{b}"], acc.Series.Keys);
+        // x = JPEG quality; the clean point at its own place beyond quality 100 (108: 100 + 15 % of the 50-point span, at
+        // least 8); the per-generator rows stay out of the overall curve.
+        Assert.Equal([new ChartPoint(50, 0.6), new ChartPoint(75, 0.8), new ChartPoint(95, 0.9), new ChartPoint(108, 0.99)], acc.Series[$"#{a}"]);
+        Assert.True(acc.InvertX);
+        Assert.Contains((108.0, "clean"), acc.XTicks!);
         var svg = charts[0].Find("[data-testid=metric-chart-svg]").InnerHtml;
-        Assert.Contains($"#{a} jpeg", svg);
-        Assert.Contains($"#{b} jpeg", svg);
+        Assert.Contains($"#{a}", svg);
+        Assert.Contains($"#{b}", svg);
         Assert.StartsWith("data:image/png;base64,", charts[0].Find("[data-testid=chart-png]").GetAttribute("href"));
     }
 

@@ -122,10 +122,15 @@ public sealed class PipelineFormTests : PortalComponentTest
         Assert.Equal(["trained on \\ tested on", "adm", "sdv4", "avg", "run"], cut.FindAll("[data-testid=matrix] thead th").Select(h => h.TextContent.Trim()));
         var table = result.Table(Forensics.ML.Protocols.ThresholdMode.Fixed);
         var cells = row.QuerySelectorAll("td").Select(td => td.TextContent.Trim()).ToList();
-        string F(double? v) => v!.Value.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture);
+        string F(double? v) => (100 * v!.Value).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal($"{F(table.Rows[0].Result.Report.Acc)} / {F(table.Rows[0].Result.Report.Ap)}", cells[0]);
         Assert.Equal($"{F(table.Rows[1].Result.Report.Acc)} / {F(table.Rows[1].Result.Report.Ap)}", cells[1]);
         Assert.Equal($"{F(table.Average.Acc)} / {F(table.Average.Ap)}", cells[2]);
         Assert.Contains($"runs/{crossgen}", row.InnerHtml);
+        // A heatmap: every known cell is coloured by its ACC and names its pair and numbers on hover.
+        var first = row.QuerySelector("[data-testid=matrix-cell]")!;
+        Assert.Equal(Portal.Components.Shared.MatrixHeat.Style(table.Rows[0].Result.Report.Acc), first.GetAttribute("style"));
+        Assert.StartsWith("background-color: hsl(", first.GetAttribute("style"));
+        Assert.Contains("trained on sdv4-train, tested on adm: ACC", first.GetAttribute("title"));
     }
 }

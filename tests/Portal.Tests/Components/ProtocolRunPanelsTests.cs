@@ -59,10 +59,10 @@ public sealed class ProtocolRunPanelsTests : PortalComponentTest
         Assert.Equal(["adm", "sdv4", "avg"], rows.Select(r => r.GetAttribute("data-generator")));
         var fixedRows = result.Table(ThresholdMode.Fixed);
         // adm at 0.5: reals 0.1, 0.2 right and 0.6 wrong; fakes 0.7, 0.9 right and 0.4 wrong: 4/6.
-        Assert.Equal("0.6667", Cell(rows[0], "acc"));
-        Assert.Equal(fixedRows.Rows[0].Result.Report.Ap!.Value.ToString("0.0000", CultureInfo.InvariantCulture), Cell(rows[0], "ap"));
-        Assert.Equal("1.0000", Cell(rows[1], "acc"));
-        Assert.Equal("0.8333", Cell(rows[2], "acc"));
+        Assert.Equal("66.7", Cell(rows[0], "acc"));
+        Assert.Equal((100 * fixedRows.Rows[0].Result.Report.Ap!.Value).ToString("0.0", CultureInfo.InvariantCulture), Cell(rows[0], "ap"));
+        Assert.Equal("100.0", Cell(rows[1], "acc"));
+        Assert.Equal("83.3", Cell(rows[2], "acc"));
         Assert.Equal(fixedRows.Average.Acc.ToString("R", CultureInfo.InvariantCulture),
             rows[2].QuerySelector("[data-metric=acc]")!.GetAttribute("data-value"));
         Assert.Contains("average (2 generators)", rows[2].TextContent);
@@ -74,7 +74,7 @@ public sealed class ProtocolRunPanelsTests : PortalComponentTest
             bestTable.QuerySelector("[data-testid=crossgen-threshold-chosen-on]")!.TextContent);
         Assert.Contains("chosen on the test data", bestTable.QuerySelector("[data-testid=crossgen-warning]")!.TextContent);
         // adm's classes overlap (a real at 0.6, a fake at 0.4): its best threshold still misses one of six.
-        Assert.Equal("0.8333", Cell(bestTable.QuerySelectorAll("[data-testid=crossgen-row]")[0], "acc"));
+        Assert.Equal("83.3", Cell(bestTable.QuerySelectorAll("[data-testid=crossgen-row]")[0], "acc"));
     }
 
     [Fact]
@@ -112,9 +112,9 @@ public sealed class ProtocolRunPanelsTests : PortalComponentTest
         Assert.NotEmpty(cut.FindAll("[data-testid=sweep-panels] svg"));
         var rows = cut.FindAll("[data-testid=sweep-point]");
         Assert.Equal(["clean", "90", "50"], rows.Select(r => r.GetAttribute("data-severity")));
-        Assert.Equal("1.0000", Cell(rows[0], "acc"));
+        Assert.Equal("100.0", Cell(rows[0], "acc"));
         // q50: reals 0.4, 0.3 right, 0.6 wrong; fakes 0.9, 0.7 right, 0.45 wrong: 4/6.
-        Assert.Equal("0.6667", Cell(rows[2], "acc"));
+        Assert.Equal("66.7", Cell(rows[2], "acc"));
         var mean = q50.Where(s => s.Label == 0).Average(s => s.Score);
         Assert.Equal(mean, double.Parse(rows[2].QuerySelector("[data-metric=mean_pfake_real]")!.GetAttribute("data-value")!, CultureInfo.InvariantCulture), 12);
     }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Forensics.ML.Metrics;
+using Forensics.ML.Protocols;
 using ScottPlot;
 using Portal.Store;
 
@@ -115,21 +115,92 @@ public static class SweepCurves
     }
 
     /// <summary>
-    /// One chart per metric of <see cref="ChartedMetrics"/> that any sweep has, with one series per run (and axis, when a run
-    /// has several): the overall ("all") value against severity. The clean point has no severity on the axis and is left out.
+    /// One chart per metric of <see cref="ChartedMetrics"/> that any sweep has, with one series per run: the overall
+    /// ("all") value against severity, 0-100 % with a chance line, the clean point at its own place. Sweeps of several
+    /// axes are drawn on separate charts (see <see cref="ByAxis"/>), never on one axis.
     /// </summary>
-    public static IReadOnlyList<ChartSpec> Overlay(IReadOnlyList<(long RunId, IReadOnlyList<SweepRow> Rows)> sweeps)
+    public static IReadOnlyList<ChartSpec> Overlay(IReadOnlyList<(long RunId, IReadOnlyList<SweepRow> Rows)> sweeps) =>
+        ByAxis(sweeps).SelectMany(g => g.Charts).ToList();
+
+    /// <summary>The sweeps grouped by perturbation axis (in <see cref="SweepAxes.All"/> order), each axis with its own charts.</summary>
+    public static IReadOnlyList<SweepAxisCharts> ByAxis(IReadOnlyList<(long RunId, IReadOnlyList<SweepRow> Rows)> sweeps)
     {
-        var charts = new List<ChartSpec>();
-        foreach (var metric in ChartedMetrics)
+        ArgumentNullException.ThrowIfNull(sweeps);
+        var axes = sweeps.SelectMany(s => s.Rows.Select(r => r.Axis)).Distinct(StringComparer.Ordinal)
+            .OrderBy(a => SweepAxes.All.ToList().IndexOf(a) is var i and >= 0 ? i : int.MaxValue).ThenBy(a => a, StringComparer.Ordinal).ToList();
+        var groups = new List<SweepAxisCharts>();
+        foreach (var axis in axes)
         {
-            var series = new Dictionary<string, IReadOnlyList<ChartPoint>>(StringComparer.Ordinal);
-            foreach (var (runId, rows) in sweeps)
-                foreach (var byAxis in rows.Where(r => r.Metric == metric && r.Generator == "all" && r.Severity is not null).GroupBy(r => r.Axis))
-                    series[$"#{runId} {byAxis.Key}"] = byAxis.OrderBy(r => r.Severity).Select(r => new ChartPoint(r.Severity!.Value, r.Value)).ToList();
-            if (series.Count > 0) charts.Add(new ChartSpec(metric, series));
+            var overall = sweeps.Select(s => (s.RunId, Rows: s.Rows.Where(r => r.Axis == axis && r.Generator == SweepResult.AllGenerators).ToList()))
+                .Where(s => s.Rows.Count > 0).ToList();
+            var scale = SweepScale.Of(axis, overall.SelectMany(s => s.Rows).Where(r => r.Severity is not null).Select(r => r.Severity!.Value));
+            var charts = new List<ChartSpec>();
+            foreach (var metric in ChartedMetrics)
+            {
+                var series = new Dictionary<string, IReadOnlyList<ChartPoint>>(StringComparer.Ordinal);
+                foreach (var (runId, rows) in overall)
+                {
+                    var points = rows.Where(r => r.Metric == metric).GroupBy(r => r.Severity).Select(g => g.Last())
+                        .Select(r => new ChartPoint(scale.X(r.Severity), r.Value)).OrderBy(p => p.X).ToList();
+                    if (points.Count > 0) series[$"#{runId}"] = points;
+                }
+                if (series.Count == 0) continue;
+                var onePoint = series.Values.All(p => p.Count(q => q.X != scale.CleanX) <= 1);
+                charts.Add(new ChartSpec($"{scale.Title}: {MetricTitle(metric)}", series)
+                {
+                    XLabel = scale.Label, YLabel = MetricTitle(metric), Percent = true, Markers = true,
+                    ReferenceY = 0.5, ReferenceLabel = metric.StartsWith("mean_pfake", StringComparison.Ordinal) ? "threshold 0.5" : "chance",
+                    XTicks = scale.Ticks, InvertX = scale.Inverted, ShowValues = onePoint || series.Count == 1 && series.Values.First().Count <= 4,
+                });
+            }
+            if (charts.Count > 0) groups.Add(new SweepAxisCharts(axis, scale.Title, charts));
         }
-        return charts;
+        return groups;
+    }
+
+    /// <summary>How a metric of sweep.csv is titled on charts and tables.</summary>
+    public static string MetricTitle(string metric) => metric switch
+    {
+        "acc" => "ACC",
+        "ap" => "AP",
+        "auc" => "AUC",
+        "real_acc" => "real ACC",
+        "fake_acc" => "fake ACC",
+        "mean_pfake_real" => "mean P(fake), reals",
+        "mean_pfake_fake" => "mean P(fake), fakes",
+        _ => metric,
+    };
+}
+
+/// <summary>The charts of one perturbation axis: its name ("jpeg"), its title ("JPEG quality") and one chart per metric.</summary>
+public sealed record SweepAxisCharts(string Axis, string Title, IReadOnlyList<ChartSpec> Charts);
+
+/// <summary>
+/// The x axis of one perturbation kind, in its own units: JPEG/WebP quality (decreasing to the right), resize scale,
+/// blur sigma, noise sigma. The clean point sits at its own place, labelled: where the axis has a no-op value (scale 1,
+/// sigma 0) it sits there; on a quality axis (where even 100 compresses) it sits beyond the best quality.
+/// </summary>
+public sealed record SweepScale(string Axis, string Title, string Label, bool Inverted, double CleanX, IReadOnlyList<(double X, string Label)> Ticks)
+{
+    /// <summary>The x of a severity (null = clean).</summary>
+    public double X(double? severity) => severity ?? CleanX;
+
+    /// <summary>The scale of <paramref name="axis"/> for these severities (the clean point is always on it).</summary>
+    public static SweepScale Of(string axis, IEnumerable<double> severities)
+    {
+        var values = severities.Where(double.IsFinite).Distinct().Order().ToList();
+        static string N(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
+        (string title, string label, bool inverted, double clean, string cleanLabel, Func<double, string> tick) = axis switch
+        {
+            "jpeg" or "webp" => (axis == "jpeg" ? "JPEG quality" : "WebP quality", (axis == "jpeg" ? "JPEG" : "WebP") + " quality (lower = stronger compression)", true,
+                Math.Max(100, values.DefaultIfEmpty(100).Max()) + Math.Max(8, 0.15 * (100 - values.DefaultIfEmpty(100).Min())), "clean", (Func<double, string>)N),
+            "resize" => ("Resize scale", "resize scale (× side length)", false, 1.0, "clean (1×)", v => N(v) + "×"),
+            "blur" => ("Gaussian blur", "blur sigma (px)", false, 0.0, "clean (σ 0)", N),
+            "noise" => ("Gaussian noise", "noise sigma (0-255 pixel units)", false, 0.0, "clean (σ 0)", N),
+            _ => (axis, axis + " severity", false, values.DefaultIfEmpty(0).Min() - 1, "clean", N),
+        };
+        var ticks = values.Where(v => v != clean).Select(v => (v, tick(v))).Append((clean, cleanLabel)).OrderBy(t => t.Item1).ToList();
+        return new SweepScale(axis, title, label, inverted, clean, ticks);
     }
 }
 
@@ -164,7 +235,7 @@ public static class WorstScored
 }
 
 /// <summary>Bar charts (grouped bars, histograms) drawn with ScottPlot to inline SVG plus PNG/SVG data: URIs, like <see cref="MetricPlot"/>.</summary>
-public static partial class BarPlot
+public static class BarPlot
 {
     /// <summary>Counts of <paramref name="scores"/> in <paramref name="bins"/> equal bins over [0, 1] (1.0 falls in the last bin); non-finite scores are left out.</summary>
     public static int[] Histogram(IEnumerable<double> scores, int bins = 20)
@@ -176,14 +247,19 @@ public static partial class BarPlot
         return counts;
     }
 
-    /// <summary>Grouped bars: one group per category, one bar per series in each group (legend in series order).</summary>
+    /// <summary>
+    /// Grouped bars: one group per category, one bar per series in each group (legend in series order, beside the bars).
+    /// With <paramref name="percent"/> the values are 0..1 fractions drawn as 0-100 % with a chance line at 50. Each bar
+    /// shows its exact value on hover.
+    /// </summary>
     public static RenderedChart Grouped(string title, IReadOnlyList<string> categories, IReadOnlyDictionary<string, IReadOnlyList<double>> series,
-        int width, int height, string yLabel = "value")
+        int width, int height, string yLabel = "value", bool percent = false)
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         var perGroup = Math.Max(1, series.Count);
         var barWidth = 0.8 / perGroup;
+        var hover = new List<HoverTarget>();
         var s = 0;
         foreach (var (name, values) in series)
         {
@@ -191,60 +267,52 @@ public static partial class BarPlot
             var color = palette.GetColor(s);
             var bars = values.Select((v, i) => new Bar
             {
-                Position = i + (s - (perGroup - 1) / 2.0) * barWidth, Value = double.IsFinite(v) ? v : 0, Size = barWidth * 0.95, FillColor = color,
+                Position = i + (s - (perGroup - 1) / 2.0) * barWidth, Value = double.IsFinite(v) ? (percent ? 100 * v : v) : 0, Size = barWidth * 0.95, FillColor = color,
             }).ToList();
             plot.Add.Bars(bars);
+            for (var i = 0; i < bars.Count; i++)
+                hover.Add(new HoverTarget(bars[i].Position, bars[i].Value,
+                    $"{categories[i]} · {name}: {(percent ? Format.Score(values[i]) + " %" : values[i].ToString("G4", CultureInfo.InvariantCulture))}", bars[i].Size));
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = name, FillColor = color });
             s++;
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
             categories.Select((_, i) => (double)i).ToArray(), categories.ToArray());
-        plot.Axes.Margins(bottom: 0);
+        if (percent)
+        {
+            plot.Add.HorizontalLine(50, 1, Colors.Gray, LinePattern.Dashed);
+            plot.Axes.SetLimitsY(0, 100);
+        }
+        else plot.Axes.Margins(bottom: 0);
         plot.Title(title);
-        plot.YLabel(yLabel);
-        if (series.Count > 1) plot.ShowLegend();
-        return Render(plot, title, width, height);
+        plot.YLabel(percent ? yLabel + " (%)" : yLabel);
+        if (series.Count > 1) plot.ShowLegend(Edge.Right);
+        return MetricPlot.Finish(plot, title, width, height, hover);
     }
 
-    /// <summary>Overlaid histograms of P(fake) (bins over [0, 1]), one per named group, half transparent so both show.</summary>
+    /// <summary>Overlaid histograms of P(fake) (bins over [0, 1]), one per named group, half transparent so both show; each bin shows its count on hover.</summary>
     public static RenderedChart Histograms(string title, IReadOnlyDictionary<string, int[]> counts, int width, int height)
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
+        var hover = new List<HoverTarget>();
         var s = 0;
         foreach (var (name, bins) in counts)
         {
             var color = palette.GetColor(s++).WithAlpha(0.5);
             var w = 1.0 / bins.Length;
             plot.Add.Bars(bins.Select((c, i) => new Bar { Position = (i + 0.5) * w, Value = c, Size = w, FillColor = color, LineWidth = 0 }).ToList());
+            for (var i = 0; i < bins.Length; i++)
+                if (bins[i] > 0)
+                    hover.Add(new HoverTarget((i + 0.5) * w, bins[i], FormattableString.Invariant($"{name}: {bins[i]} image(s) with P(fake) in [{i * w:0.00}, {(i + 1) * w:0.00})"), w));
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = name, FillColor = color });
         }
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
         plot.XLabel("P(fake)");
         plot.YLabel("images");
-        plot.ShowLegend();
-        return Render(plot, title, width, height);
+        plot.ShowLegend(Edge.Right);
+        return MetricPlot.Finish(plot, title, width, height, hover);
     }
 
-    static RenderedChart Render(Plot plot, string title, int width, int height)
-    {
-        if (width < 1 || height < 1) throw new ArgumentOutOfRangeException(nameof(width), $"chart size must be positive, got {width}x{height}");
-        var svg = plot.GetSvgXml(width, height);
-        var png = plot.GetImageBytes(width, height, ImageFormat.Png);
-        var start = svg.IndexOf("<svg", StringComparison.Ordinal);
-        if (start < 0) throw new InvalidOperationException("ScottPlot returned no <svg> element");
-        var element = svg[start..].Insert("<svg".Length, $" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{System.Net.WebUtility.HtmlEncode(title)}\"");
-        // Several inline SVGs share the page's id space, so each chart's ids get their own prefix.
-        var prefix = "b" + Guid.NewGuid().ToString("N")[..8] + "-";
-        element = SvgUrlRef().Replace(SvgId().Replace(element, m => $"id=\"{prefix}{m.Groups[1].Value}\""), m => $"url(#{prefix}{m.Groups[1].Value})");
-        return new RenderedChart(element, "data:image/svg+xml;base64," + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(svg)),
-            "data:image/png;base64," + Convert.ToBase64String(png));
-    }
-
-    [GeneratedRegex("\\bid=\"([^\"]+)\"")]
-    private static partial Regex SvgId();
-
-    [GeneratedRegex(@"url\(#([^)]+)\)")]
-    private static partial Regex SvgUrlRef();
 }
