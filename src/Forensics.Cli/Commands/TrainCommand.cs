@@ -33,6 +33,8 @@ public static class TrainCommand
         var crop = new Option<int>("--crop") { HelpName = "N", Description = "Training crop size (res50nodown: 96; lare2: 224 unless given, the CLIP tower's input resolution)", DefaultValueFactory = _ => 96 };
         var init = new Option<string?>("--init") { HelpName = "FILE", Description = "ImageNet-pretrained torchvision ResNet-50 weights (.pth or .safetensors); fc is re-initialised" };
         var augment = new Option<string>("--augment") { HelpName = "reference|none", Description = "Augmentation chain", DefaultValueFactory = _ => "reference" };
+        var aug = new Option<string?>("--aug") { HelpName = "name=value,...", Description = "Reference chain settings over the crop's defaults (the paper's at 96 px and more, scaled below), e.g. cutoutSize=16,blurSigmaMax=1,jpegQualityMin=70,blurProbability=0.2" };
+        var patience = new Option<int>("--patience") { HelpName = "N", Description = "Epochs without a validation gain before lr / 10", DefaultValueFactory = _ => 10 };
         var workers = new Option<int>("--workers") { HelpName = "N", Description = "Image loading threads", DefaultValueFactory = _ => Math.Max(1, Environment.ProcessorCount - 1) };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { HelpName = "N", Description = "Torch threads (0: libtorch's default); resume with the same number for identical results", DefaultValueFactory = _ => 0 };
@@ -42,7 +44,7 @@ public static class TrainCommand
         var ablation = new Option<string>("--ablation") { HelpName = "none|no-spatial|no-channel|zero-lare", Description = "lare2: EGRE ablation trained with", DefaultValueFactory = _ => "none" };
         var cmd = new Command("train", "Train the res50nodown real/fake detector (BCE, Adam, lr / 10 on validation plateaus, best weights kept), or LaRE² with --arch lare2")
         {
-            train, val, output, mode, epochs, batch, lr, seed, width, layers, crop, init, augment, workers, device, threads, arch, lare, valLare, ablation,
+            train, val, output, mode, epochs, batch, lr, seed, width, layers, crop, init, augment, aug, patience, workers, device, threads, arch, lare, valLare, ablation,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -76,7 +78,7 @@ public static class TrainCommand
             var request = new Request(parse.GetValue(train)!, parse.GetValue(val)!, parse.GetValue(output)!,
                 parse.GetValue(mode)!, parse.GetValue(epochs), parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(seed),
                 parse.GetValue(width), parse.GetValue(layers)!, parse.GetValue(crop), parse.GetValue(init), parse.GetValue(augment)!,
-                parse.GetValue(workers), parse.GetValue(device)!, parse.GetValue(threads));
+                parse.GetValue(workers), parse.GetValue(device)!, parse.GetValue(threads)) { Aug = parse.GetValue(aug), Patience = parse.GetValue(patience) };
             return Task.FromResult(Run(request, config.Output, config.Error, ct));
         });
         return cmd;
@@ -84,7 +86,13 @@ public static class TrainCommand
 
     /// <summary>The parsed command line.</summary>
     public sealed record Request(string Train, string Val, string Out, string Mode, int Epochs, int Batch, double Lr, ulong Seed,
-        int Width, string Layers, int Crop, string? Init, string Augment, int Workers, string Device, int Threads);
+        int Width, string Layers, int Crop, string? Init, string Augment, int Workers, string Device, int Threads)
+    {
+        /// <summary>--aug: reference chain settings over the crop's defaults.</summary>
+        public string? Aug { get; init; }
+        /// <summary>--patience: epochs without a validation gain before lr / 10.</summary>
+        public int Patience { get; init; } = 10;
+    }
 
     /// <summary>Runs training; epoch lines and notes go to <paramref name="output"/>, errors to <paramref name="error"/>; returns the exit code.</summary>
     public static int Run(Request request, TextWriter output, TextWriter error, CancellationToken ct = default)
@@ -106,6 +114,9 @@ public static class TrainCommand
         if (ParseLayers(request.Layers, out var blocks) is { } layersError) return Fail(layersError);
         if (request.Init is { } initPath && !File.Exists(initPath)) return Fail($"--init: no file at '{initPath}'.");
         if (request.Threads < 0) return Fail($"--threads must be >= 0, not {request.Threads}.");
+        AugmentationOptions augmentOptions;
+        try { augmentOptions = AugmentationOptions.Parse(request.Aug, AugmentationOptions.ForCrop(Math.Max(1, request.Crop))); }
+        catch (ArgumentException e) { return Fail($"--aug: {e.Message}."); }
 
         var options = new TrainOptions
         {
@@ -117,6 +128,8 @@ public static class TrainCommand
             MaxEpochs = request.Epochs,
             CropSize = request.Crop,
             Augmentation = augmentation,
+            Augment = augmentOptions,
+            Patience = request.Patience,
             Workers = request.Workers,
             InitWeights = request.Init,
             Device = request.Device,

@@ -25,14 +25,18 @@ public sealed class TransformPipeline
     /// noise (variance 10-50 in 0..255 units) p 0.2; blur sigma ~ U[0,3] p 0.5; JPEG quality 30-100 p 0.5; rotation by
     /// k*90 degrees p 1; horizontal flip p 0.5; RandomCrop(crop) with symmetric padding; ImageNet normalisation.
     /// </summary>
-    public static TransformPipeline AlignedTraining(int resizeSize = 256, int cropSize = 96) => new(
-        new RandomResizedCrop(resizeSize, probability: 0.2),
-        new ColorJitter(0.4, 0.4, 0.4, 0.1, probability: 0.8),
-        new RandomGrayscale(0.2),
-        Cutout.Reference(0.2),
-        new GaussianNoise(0.2, 10, 50),
-        new GaussianBlur(0.5, 0, 3),
-        new JpegCompression(0.5, 30, 100),
+    public static TransformPipeline AlignedTraining(int resizeSize = 256, int cropSize = 96) =>
+        AlignedTraining(Training.AugmentationOptions.Paper with { ResizeSize = resizeSize }, cropSize);
+
+    /// <summary>The reference chain with the sizes, ranges and probabilities of <paramref name="a"/> (see <see cref="Training.AugmentationOptions"/>).</summary>
+    public static TransformPipeline AlignedTraining(Training.AugmentationOptions a, int cropSize) => new(
+        new RandomResizedCrop(a.ResizeSize, probability: a.ResizeProbability, scaleMin: a.ResizeScaleMin),
+        new ColorJitter(0.4, 0.4, 0.4, 0.1, probability: a.ColorJitterProbability),
+        new RandomGrayscale(a.GrayscaleProbability),
+        new Cutout(a.CutoutProbability, a.CutoutSize, 128.0 / 255.0, 0, 1),
+        new GaussianNoise(a.NoiseProbability, 10, 50),
+        new GaussianBlur(a.BlurProbability, a.BlurSigmaMin, a.BlurSigmaMax),
+        new JpegCompression(a.JpegProbability, a.JpegQualityMin, a.JpegQualityMax),
         new RandomRotate90(1.0),
         new RandomHorizontalFlip(0.5),
         new RandomCrop(cropSize, padIfNeeded: true),

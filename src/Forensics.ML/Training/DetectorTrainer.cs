@@ -57,7 +57,11 @@ public static class DetectorTrainer
         var fingerprint = options.Fingerprint();
         CheckpointInfo? resume = File.Exists(checkpointPath) ? TrainingCheckpoint.ReadInfo(checkpointPath) : null;
         TrainingLoop.CheckFingerprint(checkpointPath, resume?.Fingerprint, fingerprint);
-        if (resume is null) Initialise(model, fc, options, observer);
+        if (resume is null)
+        {
+            Initialise(model, fc, options, observer);
+            SaveInit(Path.Combine(outputDir, TrainingCheckpoint.InitFileName), model);
+        }
         model.to(device);
         var named = model.named_parameters().ToList();
         var names = named.Select(p => p.name).ToList();
@@ -193,6 +197,10 @@ public static class DetectorTrainer
         // Logits as scores with threshold 0: "fake when logit > 0" equals sigmoid(logit) > 0.5 without rounding at tiny logits; AP only needs the order.
         return TrainingLoop.Score(labels, logits, threshold: 0, epoch, loader.Skipped.Count).Metrics;
     }
+
+    private static void SaveInit(string path, ResNet model) =>
+        TrainingCheckpoint.WriteAtomically(path, temp => SafeTensors.Save(temp, model.state_dict().Select(p => (p.Key, p.Value)),
+            new Dictionary<string, string> { ["arch"] = "res50nodown", ["epoch"] = "0" }));
 
     private static void SaveBest(string path, ResNet model, int epoch, ValidationMetrics metrics)
     {

@@ -79,8 +79,11 @@ public sealed record TrainOptions
     /// <summary>Side of the square training crop (RandomCrop with symmetric padding); reference 96.</summary>
     public int CropSize { get; init; } = 96;
 
-    /// <summary>Output size of the reference chain's RandomResizedCrop (applied with p 0.2); reference 256.</summary>
-    public int ResizeSize { get; init; } = 256;
+    /// <summary>The reference chain's sizes, ranges and probabilities; the paper's by default (<see cref="AugmentationOptions.ForCrop"/> scales them to a small crop).</summary>
+    public AugmentationOptions Augment { get; init; } = AugmentationOptions.Paper;
+
+    /// <summary>Output size of the reference chain's RandomResizedCrop (applied with p 0.2); reference 256. Part of <see cref="Augment"/>.</summary>
+    public int ResizeSize { get => Augment.ResizeSize; init => Augment = Augment with { ResizeSize = value }; }
 
     /// <summary>The augmentation chain: the reference's, or none (crop and normalisation only).</summary>
     public AugmentationChoice Augmentation { get; init; } = AugmentationChoice.Reference;
@@ -119,7 +122,8 @@ public sealed record TrainOptions
         if (!(MinLearningRate > 0) || MinLearningRate > LearningRate)
             throw new ArgumentException($"TrainOptions.MinLearningRate must be positive and at most LearningRate ({LearningRate}), got {MinLearningRate}.");
         if (CropSize < 1) throw new ArgumentException($"TrainOptions.CropSize must be at least 1, got {CropSize}.");
-        if (ResizeSize < 1) throw new ArgumentException($"TrainOptions.ResizeSize must be at least 1, got {ResizeSize}.");
+        ArgumentNullException.ThrowIfNull(Augment, nameof(Augment));
+        Augment.Validate();
         if (ValidationBatchSize < 1) throw new ArgumentException($"TrainOptions.ValidationBatchSize must be at least 1, got {ValidationBatchSize}.");
         if (Workers < 1) throw new ArgumentException($"TrainOptions.Workers must be at least 1, got {Workers}.");
         if (InitWeights is not null && !File.Exists(InitWeights)) throw new ArgumentException($"TrainOptions.InitWeights: no file at '{InitWeights}'.");
@@ -134,5 +138,6 @@ public sealed record TrainOptions
         $"dropout={Arch.Dropout:R}", $"fcstd={Arch.FcInitStd:R}", $"lr={LearningRate:R}", $"betas={Betas.Beta1:R},{Betas.Beta2:R}",
         $"seed={Seed}", $"pairs={PairsPerBatch}", $"mode={Mode}", $"patience={Patience}", $"delta={MinDelta:R}",
         $"minlr={MinLearningRate:R}", $"crop={CropSize}", $"resize={ResizeSize}", $"aug={Augmentation}", $"val={Validation}",
-        $"init={(InitWeights is null ? "none" : Path.GetFileName(InitWeights))}")}");
+        $"init={(InitWeights is null ? "none" : Path.GetFileName(InitWeights))}")}") +
+        (Augment with { ResizeSize = AugmentationOptions.Paper.ResizeSize } == AugmentationOptions.Paper ? "" : ";augp=" + Augment.Fingerprint());
 }

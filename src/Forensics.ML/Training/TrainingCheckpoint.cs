@@ -28,6 +28,9 @@ public static class TrainingCheckpoint
     /// <summary>The best model's file name in the output folder.</summary>
     public const string BestFileName = "best.safetensors";
 
+    /// <summary>The untrained network the run started from (its init, seed and architecture), written before the first step: the sanity baseline of an untrained detector.</summary>
+    public const string InitFileName = "init.safetensors";
+
     /// <summary>The format tag in the metadata.</summary>
     public const string Format = "forensics-train-checkpoint/1";
 

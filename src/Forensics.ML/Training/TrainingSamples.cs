@@ -19,7 +19,7 @@ public sealed class TrainingSamples
         ArgumentNullException.ThrowIfNull(options);
         Pipeline = options.Augmentation switch
         {
-            AugmentationChoice.Reference => TransformPipeline.AlignedTraining(options.ResizeSize, options.CropSize),
+            AugmentationChoice.Reference => TransformPipeline.AlignedTraining(options.Augment, options.CropSize),
             AugmentationChoice.None => new TransformPipeline(new RandomCrop(options.CropSize, padIfNeeded: true), Normalize.ImageNet()),
             _ => throw new ArgumentException($"Unknown augmentation choice {options.Augmentation}.", nameof(options)),
         };

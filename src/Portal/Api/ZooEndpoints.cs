@@ -51,8 +51,8 @@ public static class ZooEndpoints
     static async Task<IResult> CostAsync(long? autoencoder, long? unet, int? steps, int? size, ModelZooService zoo, CancellationToken ct)
     {
         if (autoencoder is null) return ApiEndpoints.FieldProblem(new FieldException("autoencoder", "autoencoder (a zoo id) is required"));
-        if (unet is null) return ApiEndpoints.FieldProblem(new FieldException("unet", "unet (a zoo id) is required"));
-        try { return TypedResults.Ok(await zoo.CostAsync(autoencoder.Value, unet.Value, steps ?? 50, size ?? ModelZooService.CostImageSize, ct)); }
+        if (unet is null) return ApiEndpoints.FieldProblem(new FieldException("unet", "unet (a zoo id of a unet or a latent diffusion generator) is required"));
+        try { return TypedResults.Ok(await zoo.CostAsync(autoencoder.Value, unet.Value, steps, size ?? ModelZooService.CostImageSize, ct)); }
         catch (FieldException e) { return ApiEndpoints.FieldProblem(e); }
     }
 }

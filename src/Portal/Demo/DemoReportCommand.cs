@@ -20,27 +20,33 @@ public static class DemoReportCommand
     public static bool Is(string[] args) => args.Length > 0 && args[0] == Verb;
 
     /// <summary>The options of the verb; a bad option throws <see cref="ArgumentException"/> naming it.</summary>
-    public sealed record Options(string? DataDir, DemoSet Set);
+    /// <param name="Json">--json: also write the machine-readable document (see <see cref="DemoResults.ToJson"/>), to <paramref name="JsonPath"/> or, without a path, after the markdown on stdout between the lines "```json" and "```".</param>
+    public sealed record Options(string? DataDir, DemoSet Set, bool Json = false, string? JsonPath = null);
 
     /// <summary>Parses the verb's options (after the verb).</summary>
     public static Options Parse(string[] args)
     {
-        string? data = null;
+        string? data = null, jsonPath = null;
         var set = DemoSet.Full;
+        var json = false;
         for (var i = 1; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
             switch (args[i])
             {
                 case "--data": data = Value(); break;
+                case "--json":
+                    json = true;
+                    if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal)) jsonPath = args[++i];
+                    break;
                 case "--set":
                     var text = Value();
                     set = text switch { "quick" => DemoSet.Quick, "full" => DemoSet.Full, _ => throw new ArgumentException($"--set must be quick or full, not '{text}'") };
                     break;
-                default: throw new ArgumentException($"unknown option '{args[i]}' (usage: {Verb} [--data DIR] [--set quick|full])");
+                default: throw new ArgumentException($"unknown option '{args[i]}' (usage: {Verb} [--data DIR] [--set quick|full] [--json [FILE]])");
             }
         }
-        return new Options(data, set);
+        return new Options(data, set, json, jsonPath);
     }
 
     /// <summary>The web host's arguments for the verb: the data folder and a free local port; the verb's own options removed.</summary>
@@ -64,10 +70,21 @@ public static class DemoReportCommand
             // A stop signal (Ctrl+C, SIGTERM) stops the job workers: stop waiting too, instead of polling runs nobody runs.
             await demo.RunToCompletionAsync(o.Set, line => Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {line}"), app.Lifetime.ApplicationStopping);
             var db = scope.ServiceProvider.GetRequiredService<IDbContextFactory<PortalDb>>();
-            var tables = DemoResults.Tables(await DemoResults.LoadAsync(db, scope.ServiceProvider.GetRequiredService<PortalPaths>()));
-            Console.WriteLine(Header(args, clock.Elapsed));
+            var tables = DemoResults.Tables(await DemoResults.LoadAsync(db, scope.ServiceProvider.GetRequiredService<PortalPaths>()),
+                await DemoResults.ShortcutAsync(db));
+            var cost = await DemoCost.MeasureAsync(scope.ServiceProvider, app.Lifetime.ApplicationStopping);
+            var took = clock.Elapsed;
+            Console.WriteLine(Header(args, took));
             Console.WriteLine();
             Console.WriteLine(DemoResults.ToMarkdown(tables));
+            Console.WriteLine(DemoCost.ToMarkdown(cost));
+            if (o.Json)
+            {
+                var document = DemoResults.ToJson(tables, Jobs.RunService.CodeVersion, o.Set.ToString().ToLowerInvariant(), took.TotalMinutes, cost?.ToJson())
+                    .ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+                if (o.JsonPath is { } path) await File.WriteAllTextAsync(path, document + Environment.NewLine);
+                else Console.WriteLine($"```json{Environment.NewLine}{document}{Environment.NewLine}```");
+            }
             return 0;
         }
         catch (DemoNotReadyException e)

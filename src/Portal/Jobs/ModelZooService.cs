@@ -171,32 +171,58 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
     /// = <paramref name="steps"/> UNet passes at the autoencoder's latent size + one decode (no classifier-free guidance,
     /// which would double the UNet term).
     /// </summary>
-    public async Task<ModelCost> CostAsync(long autoencoderId, long unetId, int steps = 50, int imageSize = CostImageSize, CancellationToken ct = default)
+    public async Task<ModelCost> CostAsync(long autoencoderId, long unetId, int steps = 50, int imageSize = CostImageSize, CancellationToken ct = default) =>
+        await CostAsync(autoencoderId, unetId, (int?)steps, imageSize, ct);
+
+    /// <summary>
+    /// As above; <paramref name="unetId"/> may also be a latent diffusion generator of the zoo (its unet/ folder), whose
+    /// sampling steps (generator.json's num_inference_steps) are the default when <paramref name="steps"/> is null (else 50).
+    /// </summary>
+    public async Task<ModelCost> CostAsync(long autoencoderId, long unetId, int? steps, int imageSize = CostImageSize, CancellationToken ct = default)
     {
         if (steps is < 1 or > 10_000) throw new FieldException("steps", "steps must be between 1 and 10000");
         if (imageSize is < 8 or > 4096) throw new FieldException("size", "size must be between 8 and 4096");
         var ae = await GetAsync(autoencoderId) ?? throw new FieldException("autoencoder", $"no model with id {autoencoderId}");
         if (ae.Kind != Autoencoder) throw new FieldException("autoencoder", $"model '{ae.Name}' is a {ae.Kind}, not an autoencoder");
         var unet = await GetAsync(unetId) ?? throw new FieldException("unet", $"no model with id {unetId}");
-        if (unet.Kind != Unet) throw new FieldException("unet", $"model '{unet.Name}' is a {unet.Kind}, not a unet");
+        var generatorUnet = unet.Kind == Generator && Directory.Exists(unet.Path) ? Path.Combine(unet.Path, "unet") : null;
+        if (unet.Kind != Unet && (generatorUnet is null || !Directory.Exists(generatorUnet)))
+            throw new FieldException("unet", $"model '{unet.Name}' is a {unet.Kind}{(unet.Kind == Generator ? " without a unet/ folder (not a latent diffusion model)" : "")}, not a unet or a latent diffusion generator");
+        // A generator samples with its own DDIM steps, two UNet passes per step under classifier-free guidance.
+        Forensics.ML.Generators.GeneratorManifest? manifest = null;
+        if (generatorUnet is not null)
+        {
+            try { manifest = Forensics.ML.Generators.GeneratorManifest.Read(unet.Path); }
+            catch (Exception e) when (e is IOException or InvalidDataException or JsonException or ArgumentException) { manifest = null; }
+        }
+        var stepCount = steps ?? manifest?.InferenceSteps ?? 50;
+        var passes = manifest is { GuidanceScale: > 1 } ? 2 : 1;
 
         TorchRuntime.EnsureLoaded(options.Value.Torch);
         var (encode, decode, factor) = AutoencoderMacs(ae.Path, imageSize);
         var latent = imageSize / factor;
-        var unetInspection = await InspectionAsync(unet, ct) ?? throw new FieldException("unet", $"model '{unet.Name}' can no longer be read at {unet.Path}");
-        var key = latent.ToString(CultureInfo.InvariantCulture);
         long perStep;
-        if (latent == UnetLatentSize && unetInspection.Macs is { } stored) perStep = stored;
-        else if (unetInspection.UnetMacsByLatent?.TryGetValue(key, out var cached) == true) perStep = cached;
+        if (generatorUnet is not null)
+        {
+            using var model = UNet2DConditionModel.FromPretrained(generatorUnet);
+            perStep = UnetMacs(model, latent);
+        }
         else
         {
-            using (var model = UNet2DConditionModel.FromPretrained(unet.Path)) perStep = UnetMacs(model, latent);
-            var byLatent = new Dictionary<string, long>(unetInspection.UnetMacsByLatent ?? []) { [key] = perStep };
-            SaveInspection(unet.Id, unetInspection with { UnetMacsByLatent = byLatent });
+            var unetInspection = await InspectionAsync(unet, ct) ?? throw new FieldException("unet", $"model '{unet.Name}' can no longer be read at {unet.Path}");
+            var key = latent.ToString(CultureInfo.InvariantCulture);
+            if (latent == UnetLatentSize && unetInspection.Macs is { } stored) perStep = stored;
+            else if (unetInspection.UnetMacsByLatent?.TryGetValue(key, out var cached) == true) perStep = cached;
+            else
+            {
+                using (var model = UNet2DConditionModel.FromPretrained(unet.Path)) perStep = UnetMacs(model, latent);
+                var byLatent = new Dictionary<string, long>(unetInspection.UnetMacsByLatent ?? []) { [key] = perStep };
+                SaveInspection(unet.Id, unetInspection with { UnetMacsByLatent = byLatent });
+            }
         }
         var alignment = encode + decode;
-        var generation = steps * perStep + decode;
-        return new ModelCost(ae.Id, unet.Id, steps, imageSize, latent, perStep, encode, decode, alignment, generation,
+        var generation = (long)stepCount * passes * perStep + decode;
+        return new ModelCost(ae.Id, unet.Id, stepCount, imageSize, latent, perStep, encode, decode, alignment, generation,
             (double)generation / alignment, PaperReference);
     }
 

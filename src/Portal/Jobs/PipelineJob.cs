@@ -48,7 +48,8 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
     /// </summary>
     public sealed record TrainStage(long? ValDatasetId = null, string? Mode = null, int? Epochs = null, int? PairsPerBatch = null,
         double? LearningRate = null, long? Seed = null, int? Width = null, int[]? Layers = null, int? Crop = null, string? Augment = null,
-        string? Init = null, string[]? Generators = null, int? MaxImages = null, double? Fraction = null);
+        string? Init = null, string[]? Generators = null, int? MaxImages = null, double? Fraction = null,
+        TrainingJob.AugmentationConfig? Augmentation = null, int? Patience = null);
 
     /// <summary>The crossgen job's settings except checkpoint and arch (the trained weights, res50nodown).</summary>
     public sealed record EvaluateStage(long DatasetId, string? Split = null, string? Modes = null, long? ValDatasetId = null,

@@ -18,7 +18,7 @@ public sealed partial class TrainingJob
     sealed record Lare2Plan(Lare2TrainOptions Options, long LareRunId, string Maps, long ValLareRunId, string? ValidationMaps);
 
     /// <summary>The settings that only shape a res50nodown; a lare2 config that sets one is refused, naming it.</summary>
-    static readonly string[] Res50Only = ["mode", "width", "layers", "crop", "augment"];
+    static readonly string[] Res50Only = ["mode", "width", "layers", "crop", "augment", "augmentation"];
 
     async Task<Lare2Plan> CheckLare2Async(Config c, HashSet<string> given, Dataset train, Dataset val, string? init)
     {

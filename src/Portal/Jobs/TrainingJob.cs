@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Forensics.ML.Data;
 using Forensics.ML.Datasets;
 using Forensics.ML.Evaluation;
@@ -24,6 +25,9 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
 
     public const string KindName = "train";
 
+    /// <summary>The artifact kind of a res50nodown run's untrained starting weights.</summary>
+    public const string InitArtifact = "init-weights";
+
     /// <summary>The default architecture: the aligned-dataset paper's ResNet-50 without early down-sampling.</summary>
     public const string Res50NoDown = "res50nodown";
 
@@ -47,7 +51,32 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         int PairsPerBatch = 64, double LearningRate = 1e-4, long Seed = 17, int Width = 64, int[]? Layers = null, int Crop = 96,
         string Augment = "reference", string? Init = null,
         string Arch = Res50NoDown, long? InitWeightsId = null, long? LareRunId = null, long? ValLareRunId = null, string Ablation = "none",
-        string[]? Generators = null, int? MaxImages = null, double? Fraction = null);
+        string[]? Generators = null, int? MaxImages = null, double? Fraction = null, AugmentationConfig? Augmentation = null, int? Patience = null);
+
+    /// <summary>
+    /// The reference chain's sizes, ranges and probabilities (res50nodown with augment "reference"). A field left out takes
+    /// the default for the crop (<see cref="AugmentationOptions.ForCrop"/>: the paper's for crops of 96 px and more, scaled
+    /// down below).
+    /// </summary>
+    public sealed record AugmentationConfig(int? ResizeSize = null, double? ResizeScaleMin = null, double? ResizeProbability = null,
+        double? ColorJitterProbability = null, double? GrayscaleProbability = null, int? CutoutSize = null, double? CutoutProbability = null,
+        double? NoiseProbability = null, double? BlurSigmaMin = null, double? BlurSigmaMax = null, double? BlurProbability = null,
+        int? JpegQualityMin = null, int? JpegQualityMax = null, double? JpegProbability = null)
+    {
+        /// <summary>The options for a crop: its defaults with the given fields replaced.</summary>
+        public AugmentationOptions For(int crop)
+        {
+            var d = AugmentationOptions.ForCrop(Math.Max(1, crop));
+            return d with
+            {
+                ResizeSize = ResizeSize ?? d.ResizeSize, ResizeScaleMin = ResizeScaleMin ?? d.ResizeScaleMin, ResizeProbability = ResizeProbability ?? d.ResizeProbability,
+                ColorJitterProbability = ColorJitterProbability ?? d.ColorJitterProbability, GrayscaleProbability = GrayscaleProbability ?? d.GrayscaleProbability,
+                CutoutSize = CutoutSize ?? d.CutoutSize, CutoutProbability = CutoutProbability ?? d.CutoutProbability, NoiseProbability = NoiseProbability ?? d.NoiseProbability,
+                BlurSigmaMin = BlurSigmaMin ?? d.BlurSigmaMin, BlurSigmaMax = BlurSigmaMax ?? d.BlurSigmaMax, BlurProbability = BlurProbability ?? d.BlurProbability,
+                JpegQualityMin = JpegQualityMin ?? d.JpegQualityMin, JpegQualityMax = JpegQualityMax ?? d.JpegQualityMax, JpegProbability = JpegProbability ?? d.JpegProbability,
+            };
+        }
+    }
 
     /// <summary>A config checked against the store: the datasets, the starting weights and the trainer's options (one of the two).</summary>
     sealed record Checked(Config Config, Dataset Train, Dataset Val, string? Init, TrainOptions? Res50, Lare2Plan? Lare2);
@@ -155,12 +184,15 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     }
 
     /// <summary>The TrainOptions field an options error is about, in the config's words.</summary>
-    static string FieldOf(ArgumentException e) => System.Text.RegularExpressions.Regex.Match(e.Message, @"(?:Lare2)?TrainOptions\.(\w+)").Groups[1].Value switch
+    static string FieldOf(ArgumentException e) => e.Message.StartsWith("AugmentationOptions.", StringComparison.Ordinal)
+        ? "augmentation." + JsonNamingPolicy.CamelCase.ConvertName(System.Text.RegularExpressions.Regex.Match(e.Message, @"AugmentationOptions\.(\w+)").Groups[1].Value)
+        : System.Text.RegularExpressions.Regex.Match(e.Message, @"(?:Lare2)?TrainOptions\.(\w+)").Groups[1].Value switch
     {
         nameof(TrainOptions.PairsPerBatch) or nameof(Lare2TrainOptions.BatchSize) => "pairsPerBatch",
         nameof(TrainOptions.LearningRate) => "learningRate",
         nameof(TrainOptions.MaxEpochs) => "epochs",
         nameof(TrainOptions.CropSize) => "crop",
+        nameof(TrainOptions.Patience) => "patience",
         nameof(TrainOptions.Arch) => "layers",
         nameof(TrainOptions.InitWeights) or nameof(Lare2TrainOptions.Model) => "init",
         _ => "config",
@@ -175,7 +207,8 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         {
             Arch = ResNetOptions.Res50NoDown() with { BaseWidth = c.Width, Layers = c.Layers ?? [3, 4, 6, 3] },
             LearningRate = c.LearningRate, Seed = unchecked((ulong)c.Seed), PairsPerBatch = c.PairsPerBatch, Mode = mode,
-            MaxEpochs = c.Epochs, CropSize = c.Crop,
+            MaxEpochs = c.Epochs, CropSize = c.Crop, Augment = (c.Augmentation ?? new AugmentationConfig()).For(c.Crop),
+            Patience = c.Patience ?? new TrainOptions().Patience,
             Augmentation = c.Augment == "none" ? AugmentationChoice.None : AugmentationChoice.Reference,
             InitWeights = init, Device = options.Value.Torch.Device,
         };
@@ -212,6 +245,9 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
             await context.LogAsync($"done after {result.EpochsRun} epoch(s) ({result.Reason}): best validation balanced accuracy " +
                                    $"{result.BestBalancedAcc:F4} at epoch {result.BestEpoch}; {result.SkippedImages} unreadable image(s) skipped");
             (bestPath, architecture) = (result.BestWeightsPath, Res50NoDown);
+            // The untrained init (same architecture and seed): the demo's sanity baseline.
+            if (Path.Combine(context.WorkDir, TrainingCheckpoint.InitFileName) is var initPath && File.Exists(initPath))
+                await context.ArtifactAsync(InitArtifact, initPath);
             card = $"res50nodown (width {c.Width}, layers [{string.Join(",", c.Layers ?? [3, 4, 6, 3])}]) trained by run {context.RunId}, " +
                    $"mode {c.Mode}, on dataset '{k.Train.Name}' (content {k.Train.ContentHash}), seed {c.Seed}, lr {c.LearningRate}, " +
                    $"{c.PairsPerBatch} pairs per batch, crop {c.Crop}, augmentation {c.Augment}.";

@@ -10,34 +10,42 @@ namespace Portal.Tests.Demo;
 public class DemoBenchmarkTests : DemoBenchmarkTestBase
 {
     [Fact]
-    public async Task The_one_click_set_queues_one_aligned_pipeline_tagged_demo_and_a_second_click_starts_nothing()
+    public async Task The_one_click_set_queues_one_aligned_pipeline_per_seed_tagged_demo_and_a_second_click_starts_nothing()
     {
         var (first, allQueued) = await Demo.QueueAsync(DemoSet.Quick);
-        Assert.True(allQueued);
-        var run = Assert.Single(first);
-        Assert.True(run.Created);
-        Assert.Equal(PipelineJob.KindName, run.Kind);
+        Assert.False(allQueued); // the sanity evaluations wait for the pipelines' detectors
+        Assert.Equal(DemoBenchmark.Seeds.Count, first.Count);
+        Assert.True(DemoBenchmark.Seeds.Count >= 3);
+        Assert.All(first, r => Assert.True(r.Created));
+        Assert.All(first, r => Assert.Equal(PipelineJob.KindName, r.Kind));
 
-        var stored = Assert.Single(await RunsAsync());
-        Assert.Equal(RunStatus.Queued, stored.Status);
-        Assert.Contains(DemoBenchmark.Tag, RunTags.Parse(stored.Tags));
-        var c = JsonSerializer.Deserialize<PipelineJob.Config>(stored.ConfigJson, JobInputs.Json)!;
-        // The aligned training reconstructs ldm_nearest's folder alone and tests on all of MiniGenImage.
+        var stored = await RunsAsync();
+        Assert.Equal(DemoBenchmark.Seeds.Count, stored.Count);
+        Assert.All(stored, r => Assert.Equal(RunStatus.Queued, r.Status));
+        Assert.All(stored, r => Assert.Contains(DemoBenchmark.Tag, RunTags.Parse(r.Tags)));
+        var configs = stored.Select(r => JsonSerializer.Deserialize<PipelineJob.Config>(r.ConfigJson, JobInputs.Json)!).ToList();
+        Assert.Equal(DemoBenchmark.Seeds, configs.Select(c => c.Train!.Seed!.Value));
+        var c = configs[0];
+        // The aligned training reconstructs ldm_nearest's folder alone, validates on its val reals and generated val fakes, and tests on all of MiniGenImage.
         Assert.Equal(AlignSourceId, c.TrainDatasetId);
+        Assert.Equal(AlignSourceId, c.Train!.ValDatasetId);
         Assert.Equal(DemoBenchmark.AlignBatch, c.Align!.Batch);
         Assert.Null(c.Train!.Generators);
         Assert.Equal(DatasetId, c.Evaluate!.DatasetId);
         Assert.Equal("synced", c.Train.Mode);
-        Assert.Equal((DemoBenchmark.Width, DemoBenchmark.Crop), (c.Train.Width, c.Train.Crop));
+        Assert.Equal((DemoBenchmark.Width, DemoBenchmark.Crop, DemoBenchmark.LearningRate, DemoBenchmark.Patience), (c.Train.Width, c.Train.Crop, c.Train.LearningRate, c.Train.Patience));
+        Assert.Equal(DemoBenchmark.Augmentation, c.Train.Augmentation);
         Assert.Equal("test", c.Evaluate!.Split);
         Assert.Equal("fixed,calibrated", c.Evaluate.Modes);
+        // Real curves: several points per axis.
         Assert.Equal(["jpeg", "resize"], c.Sweeps!.Select(s => s.Axis));
+        Assert.All(c.Sweeps!, s => Assert.True(s.Severities!.Split(',').Length >= 4));
 
         var (second, _) = await Demo.QueueAsync(DemoSet.Quick);
-        Assert.Equal(run.RunId, Assert.Single(second).RunId);
-        Assert.False(second[0].Created);
-        Assert.Single(await RunsAsync());
-        Assert.Single(Queue.Enqueued);
+        Assert.Equal(first.Select(r => r.RunId), second.Select(r => r.RunId));
+        Assert.All(second, r => Assert.False(r.Created));
+        Assert.Equal(DemoBenchmark.Seeds.Count, (await RunsAsync()).Count);
+        Assert.Equal(DemoBenchmark.Seeds.Count, Queue.Enqueued.Count);
     }
 
     [Fact]
@@ -45,26 +53,31 @@ public class DemoBenchmarkTests : DemoBenchmarkTestBase
     {
         var (runs, allQueued) = await Demo.QueueAsync(DemoSet.Full);
         Assert.False(allQueued); // LaRE² training waits for its maps
-        Assert.Equal(["aligned", "usual", "aligned@10%", "usual@10%", "lare2/maps"], runs.Select(r => r.Key));
+        string[] keys = ["aligned", "usual", "aligned@10%", "usual@10%"];
+        Assert.Equal([.. keys.SelectMany(k => DemoBenchmark.Seeds.Select(s => $"{k} seed {s}")), "lare2/maps"], runs.Select(r => r.Key));
         var stored = await RunsAsync();
-        Assert.Equal(5, stored.Count);
+        Assert.Equal(4 * DemoBenchmark.Seeds.Count + 1, stored.Count);
         Assert.All(stored, r => Assert.Contains(DemoBenchmark.Tag, RunTags.Parse(r.Tags)));
         var configs = stored.Where(r => r.Kind == PipelineJob.KindName).Select(r => JsonSerializer.Deserialize<PipelineJob.Config>(r.ConfigJson, JobInputs.Json)!).ToList();
-        // Same detector and budget in every row; only alignment and the fraction differ.
-        Assert.Single(configs.Select(c => (c.Train!.Width, c.Train.Crop, c.Train.Epochs, c.Train.PairsPerBatch, c.Train.Seed)).Distinct());
-        Assert.Equal([null, "independent", null, "independent"], configs.Select(c => c.Align is null ? c.Train!.Mode : null));
-        Assert.Equal([AlignSourceId, DatasetId, AlignSourceId, DatasetId], configs.Select(c => c.TrainDatasetId));
+        // Same detector and recipe in every row; only alignment, the fraction and the seed differ.
+        Assert.Single(configs.Select(c => (c.Train!.Width, c.Train.Crop, c.Train.Epochs, c.Train.PairsPerBatch, c.Train.LearningRate, c.Train.Patience, c.Train.Augmentation)).Distinct());
+        Assert.Equal(DemoBenchmark.Seeds, configs.Select(c => c.Train!.Seed!.Value).Distinct());
+        var first = configs.Where((_, i) => i % DemoBenchmark.Seeds.Count == 0).ToList();
+        Assert.Equal([null, "independent", null, "independent"], first.Select(c => c.Align is null ? c.Train!.Mode : null));
+        Assert.Equal([AlignSourceId, DatasetId, AlignSourceId, DatasetId], first.Select(c => c.TrainDatasetId));
         Assert.All(configs.Where(c => c.Align is null), c => Assert.Equal(["ldm_nearest"], c.Train!.Generators!));
-        Assert.Equal([null, null, 0.1, 0.1], configs.Select(c => c.Train!.Fraction));
+        Assert.Equal([null, null, 0.1, 0.1], first.Select(c => c.Train!.Fraction));
+        // The robustness rows sweep; the 10% rows are read clean.
+        Assert.Equal([2, 2, 0, 0], first.Select(c => c.Sweeps?.Length ?? 0));
         var lare = JsonDocument.Parse(stored.Single(r => r.Kind == LareExtractionJob.KindName).ConfigJson).RootElement;
         Assert.EndsWith("ldm_nearest", lare.GetProperty("sd").GetString());
 
-        // The one-click pipeline is the reproduction set's aligned row: no second copy; queueing again creates nothing.
+        // The one-click pipelines are the reproduction set's aligned rows: no second copy; queueing again creates nothing.
         var (again, _) = await Demo.QueueAsync(DemoSet.Full);
         Assert.All(again, r => Assert.False(r.Created));
-        Assert.Equal(5, (await RunsAsync()).Count);
+        Assert.Equal(4 * DemoBenchmark.Seeds.Count + 1, (await RunsAsync()).Count);
         var (quick, _) = await Demo.QueueAsync(DemoSet.Quick);
-        Assert.Equal(runs[0].RunId, quick.Single().RunId);
+        Assert.Equal(runs.Take(DemoBenchmark.Seeds.Count).Select(r => r.RunId), quick.Select(r => r.RunId));
     }
 
     [Fact]
@@ -90,8 +103,9 @@ public class DemoBenchmarkTests : DemoBenchmarkTestBase
             await db.SaveChangesAsync();
         }
         var (second, done) = await Demo.QueueAsync(DemoSet.Quick);
-        Assert.True(done);
-        Assert.Equal(PipelineJob.KindName, Assert.Single(second).Kind);
+        Assert.False(done); // the sanity evaluations wait for the pipelines
+        Assert.Equal(DemoBenchmark.Seeds.Count, second.Count);
+        Assert.All(second, r => Assert.Equal(PipelineJob.KindName, r.Kind));
     }
 
     [Fact]
