@@ -5,6 +5,8 @@ using Portal.Infrastructure;
 
 // `worker`: a jobs-only process (no web server) that joins the shared queue (Infrastructure/WorkerHost.cs).
 if (WorkerHost.Is(args)) return await WorkerHost.RunAsync(args);
+// `users add NAME --role R --token T`: the headless first account and API token, on the configured store (Auth/UsersCommand.cs).
+if (Portal.Auth.UsersCommand.Is(args)) return await Portal.Auth.UsersCommand.RunAsync(args);
 // `demo-report`: the demo benchmark run in this process, its tables printed (Demo/DemoReportCommand.cs).
 var demoReport = Portal.Demo.DemoReportCommand.Is(args) ? Portal.Demo.DemoReportCommand.Parse(args) : null;
 var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.Demo.DemoReportCommand.HostArgs(demoReport));
@@ -12,6 +14,8 @@ var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.De
 PortalConfiguration.AddAppSettings(builder.Configuration);
 // Portal:Mode=worker in any configuration source: the same as the `worker` verb.
 if (demoReport is null && builder.Configuration[$"{PortalOptions.Section}:Mode"] == PortalModes.Worker) return await WorkerHost.RunAsync(args);
+// Jobs on a CUDA device need the CUDA build: stop now, saying so, rather than at the first job.
+if (TorchBuildCheck.Refuse(builder.Configuration)) return TorchBuildCheck.ExitCode;
 
 // Serve the static web assets (the top-level wwwroot/ through src/Portal/wwwroot, and MudBlazor's) from the build
 // output in every environment, wherever the app is started from, not only in Development.

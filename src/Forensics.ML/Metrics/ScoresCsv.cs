@@ -34,7 +34,8 @@ public sealed class ScoresCsvException(string filePath, int line, string? column
 
 /// <summary>
 /// Reads and writes score files: CSV (RFC 4180 quoting) with a header naming at least <c>label</c> and <c>score</c>, in
-/// any order and any letter case; other columns (e.g. <c>path</c>) are kept. Numbers use the invariant culture.
+/// any order and any letter case; other columns (e.g. <c>path</c>) are kept. Numbers use the invariant culture. Text cells
+/// are neutralised against spreadsheet formula injection when written and restored when read (<see cref="Forensics.ML.Data.CsvCell"/>).
 /// </summary>
 public static class ScoresCsv
 {
@@ -68,8 +69,9 @@ public static class ScoresCsv
             int label = ParseLabel(fields[labelCol], path, line, header[labelCol]);
             double score = ParseScore(fields[scoreCol], path, line, header[scoreCol]);
             var columns = new Dictionary<string, string>(header.Count, StringComparer.OrdinalIgnoreCase);
-            for (int c = 0; c < header.Count; c++) columns[header[c]] = fields[c];
-            rows.Add(new ScoreRow(pathCol >= 0 ? fields[pathCol] : null, label, score) { Columns = columns });
+            // Text cells come back as they were before Write neutralised them against formula injection ('=x -> =x).
+            for (int c = 0; c < header.Count; c++) columns[header[c]] = global::Forensics.ML.Data.CsvCell.Unescape(fields[c]);
+            rows.Add(new ScoreRow(pathCol >= 0 ? global::Forensics.ML.Data.CsvCell.Unescape(fields[pathCol]) : null, label, score) { Columns = columns });
         }
         return new ScoresTable(path, header, rows);
     }
@@ -88,7 +90,7 @@ public static class ScoresCsv
             if (row.Label is not (0 or 1))
                 throw new ArgumentException($"rows[{index}] has label {row.Label}; expected 0 (real) or 1 (fake)", nameof(rows));
             if (double.IsNaN(row.Score)) throw new ArgumentException($"rows[{index}] has a NaN score", nameof(rows));
-            writer.Write(Quote(row.Path ?? ""));
+            writer.Write(global::Forensics.ML.Data.CsvCell.Escape(row.Path));
             writer.Write(',');
             writer.Write(row.Label.ToString(CultureInfo.InvariantCulture));
             writer.Write(',');
@@ -120,9 +122,6 @@ public static class ScoresCsv
         if (double.IsNaN(v)) throw new ScoresCsvException(path, line, column, "score is NaN");
         return v;
     }
-
-    private static string Quote(string field) =>
-        field.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + field.Replace("\"", "\"\"") + "\"" : field;
 
     /// <summary>RFC 4180 records with the 1-based line each starts on; quoted fields may hold commas, quotes ("") and newlines.</summary>
     private static IEnumerable<(int Line, List<string> Fields)> ParseRecords(TextReader reader, string path)

@@ -200,7 +200,7 @@ public sealed record CrossGeneratorResult
 
     private static string F(double? v) => v is { } x ? x.ToString("R", CultureInfo.InvariantCulture) : "";
     private static string T(double? v) => v is { } x ? x.ToString("0.0000", CultureInfo.InvariantCulture) : "-";
-    private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? $"\"{s.Replace("\"", "\"\"")}\"" : s;
+    private static string Csv(string s) => global::Forensics.ML.Data.CsvCell.Escape(s);
 }
 
 /// <summary>

@@ -202,7 +202,7 @@ public sealed record SweepResult(string Axis, string Data, IReadOnlyList<SweepPo
 
     private static string Spread(ScoreSpread s) => s.Mean is { } m ? $"{T(m)} +- {T(s.Sd)}" : "-";
     private static string T(double? v) => v is { } x ? x.ToString("0.0000", CultureInfo.InvariantCulture) : "-";
-    private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? $"\"{s.Replace("\"", "\"\"")}\"" : s;
+    private static string Csv(string s) => global::Forensics.ML.Data.CsvCell.Escape(s);
 }
 
 /// <summary>

@@ -66,11 +66,11 @@ public sealed record TrainTestMatrix(
     public string ToCsv(bool ap = false)
     {
         var cells = ap ? Ap : Acc;
-        var csv = new StringBuilder("trained_on," + string.Join(',', TestedOn) + ",avg\n");
+        var csv = new StringBuilder("trained_on," + string.Join(',', TestedOn.Select(global::Forensics.ML.Data.CsvCell.Escape)) + ",avg\n");
         for (int i = 0; i < TrainedOn.Count; i++)
         {
             var avg = ap ? RowAverageAp[i] : RowAverageAcc[i];
-            csv.AppendLine(string.Join(',', [TrainedOn[i], .. cells[i].Select(F), F(avg)]));
+            csv.AppendLine(string.Join(',', [global::Forensics.ML.Data.CsvCell.Escape(TrainedOn[i]), .. cells[i].Select(F), F(avg)]));
         }
         return csv.ToString();
     }

@@ -38,6 +38,26 @@ public static class TorchRuntime
     static readonly Lock Gate = new();
     static TorchStatus? status;
 
+    /// <summary>
+    /// The libtorch runtime this build references: "cpu" (TorchSharp's CPU libtorch, the default build) or "cuda" (built
+    /// with <c>dotnet build -p:TorchDevice=cuda</c>, TorchSharp's CUDA 12.8 libtorch).
+    /// </summary>
+    public static string BuildDevice { get; } = typeof(TorchRuntime).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+        .Cast<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "TorchDevice")?.Value ?? "cpu";
+
+    /// <summary>
+    /// Why torch configured for <paramref name="device"/> cannot run from this build, or null when it can: a "cuda" device
+    /// on a build that references only the CPU libtorch. Known before torch loads, so a process can stop at start.
+    /// </summary>
+    public static string? BuildMismatch(string device)
+    {
+        var d = (device ?? "cpu").Trim().ToLowerInvariant();
+        if (BuildDevice == "cpu" && (d == "cuda" || d.StartsWith("cuda:", StringComparison.Ordinal)))
+            return $"the device is '{device}' but this build references only TorchSharp's CPU runtime (libtorch-cpu); " +
+                   "a CUDA device needs the CUDA build: dotnet build -c Release -p:TorchDevice=cuda (TorchSharp's libtorch-cuda-12.8 runtime packages)";
+        return null;
+    }
+
     /// <summary>The status after <see cref="EnsureLoaded"/>; null before the first call.</summary>
     public static TorchStatus? Status => status;
 
@@ -80,7 +100,8 @@ public static class TorchRuntime
         if (d == "cuda" || d.StartsWith("cuda:", StringComparison.Ordinal))
         {
             if (!torch.cuda.is_available())
-                throw new InvalidOperationException($"Torch:Device is '{name}' but CUDA is not available (this build references TorchSharp-cpu)");
+                throw new InvalidOperationException($"Torch:Device is '{name}' but CUDA is not available " +
+                    (BuildDevice == "cpu" ? "(this build references TorchSharp's CPU runtime; build with -p:TorchDevice=cuda)" : "(no usable GPU or driver on this host)"));
             return torch.device(d);
         }
         throw new ArgumentException($"Torch:Device must be 'cpu', 'cuda' or 'cuda:N', not '{name}'");

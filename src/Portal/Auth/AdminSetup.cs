@@ -111,6 +111,9 @@ public sealed class UserAdmin(UserManager<PortalUser> users, AuditLog audit)
         await audit.RecordAsync("user.role", $"user:{user.UserName}", role);
     }
 
+    /// <summary>Locked on /admin/users (a lock without end); not a timed lockout, which the portal no longer sets.</summary>
+    public static bool IsLockedByAdmin(PortalUser user) => user.LockoutEnabled && user.LockoutEnd is { } end && end.UtcDateTime.Year >= 9999;
+
     public async Task SetLockedAsync(PortalUser user, bool locked)
     {
         await users.SetLockoutEnabledAsync(user, true);

@@ -17,8 +17,11 @@ public sealed class ApiTokens(IDbContextFactory<PortalDb> dbFactory, AuditLog au
     /// <summary>The token text's prefix, so a leaked token is recognisable.</summary>
     public const string Prefix = "fp_";
 
-    /// <summary>A new token of 32 random bytes for <paramref name="userId"/>; only its hash is stored, the text is returned once.</summary>
-    public async Task<(ApiToken Token, string Text)> CreateAsync(string userId, string? name)
+    /// <summary>
+    /// A new token of 32 random bytes for <paramref name="userId"/>; only its hash is stored, the text is returned once.
+    /// <paramref name="actorName"/> names who made it in the audit log (default: the acting user).
+    /// </summary>
+    public async Task<(ApiToken Token, string Text)> CreateAsync(string userId, string? name, string? actorName = null)
     {
         name = name?.Trim();
         if (string.IsNullOrEmpty(name)) throw new FieldException("name", "name is required (e.g. \"laptop cli\")");
@@ -30,7 +33,7 @@ public sealed class ApiTokens(IDbContextFactory<PortalDb> dbFactory, AuditLog au
             db.ApiTokens.Add(token);
             await db.SaveChangesAsync();
         }
-        await audit.RecordAsync("token.create", $"token:{token.Id}", name);
+        await audit.RecordAsync("token.create", $"token:{token.Id}", name, actorName);
         return (token, text);
     }
 
@@ -81,7 +84,8 @@ sealed class ApiTokenHandler(IOptionsMonitor<AuthenticationSchemeOptions> option
         if (token.RevokedAt is not null) return AuthenticateResult.Fail("the API token was revoked");
         var user = await users.FindByIdAsync(token.UserId);
         if (user is null) return AuthenticateResult.Fail("the API token's user no longer exists");
-        if (await users.IsLockedOutAsync(user)) return AuthenticateResult.Fail("the API token's user is locked");
+        // Only an admin's lock stops tokens: wrong passwords never lock anyone (LoginThrottle), so nobody can turn them off from outside.
+        if (UserAdmin.IsLockedByAdmin(user)) return AuthenticateResult.Fail("the API token's user is locked by an admin");
         var now = DateTime.UtcNow;
         await db.ApiTokens.Where(t => t.Id == token.Id).ExecuteUpdateAsync(s => s.SetProperty(t => t.LastUsedAt, now));
         var principal = await principals.CreateAsync(user);

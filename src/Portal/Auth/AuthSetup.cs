@@ -24,6 +24,7 @@ public static class AuthSetup
         services.AddIdentityCore<PortalUser>(o =>
             {
                 o.Password.RequiredLength = 10;
+                // Wrong passwords never lock an account (the login page uses LoginThrottle, per source); only an admin's lock does.
                 o.Lockout.MaxFailedAccessAttempts = 10;
                 o.User.RequireUniqueEmail = false;
             })
@@ -63,6 +64,7 @@ public static class AuthSetup
         services.AddTransient<AuditLog>();
         services.AddTransient<ApiTokens>();
         services.AddScoped<UserAdmin>();
+        services.AddSingleton(sp => new LoginThrottle(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<PortalOptions>>().Value.Auth, TimeProvider.System));
         services.AddSingleton<AdminSetup>();
         services.AddHostedService<AdminSetupStartup>();
         services.AddExceptionHandler<ApiExceptionHandler>();

@@ -26,6 +26,8 @@ public sealed class PortalOptions
     public Auth.AuthOptions Auth { get; set; } = new();
     /// <summary>Bounds on the image files the portal reads (Portal:Images).</summary>
     public ImageOptions Images { get; set; } = new();
+    /// <summary>Upper bounds of the jobs' size-like config fields (Portal:Limits).</summary>
+    public ConfigLimits Limits { get; set; } = new();
 }
 
 /// <summary>
@@ -115,4 +117,9 @@ public sealed class JobOptions
     public string Queues { get; set; } = $"{JobQueues.Light},{JobQueues.Orchestration}";
     /// <summary>A running run whose heartbeat is older than this is taken over by another worker (from its last checkpoint).</summary>
     public double OrphanAfterSeconds { get; set; } = 30;
+    /// <summary>
+    /// How many times a run may be started (claimed) before an orphaned run is failed instead of taken over: a run whose
+    /// worker keeps dying (an OOM killer, a poison input) is not re-run at every start. At least 1.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 3;
 }

@@ -26,6 +26,7 @@ public static class WorkerHost
             new($"{PortalOptions.Section}:Mode", PortalModes.Worker),
             new($"{PortalOptions.Section}:Jobs:RunWorkers", "true"),
         ]);
+        if (TorchBuildCheck.Refuse(builder.Configuration)) return TorchBuildCheck.ExitCode;
         builder.Services.AddPortalStore(builder.Configuration);
         builder.Services.AddPortalJobs(builder.Configuration);
         builder.Services.AddPortalTorch();
@@ -50,4 +51,32 @@ public static class PortalConfiguration
             Path = "appsettings.json", Optional = false, ReloadOnChange = false,
             FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(AppContext.BaseDirectory),
         });
+}
+
+/// <summary>
+/// A job-running process configured for a CUDA device on a build that references only the CPU libtorch stops at start,
+/// saying which build it needs, instead of failing its first job.
+/// </summary>
+public static class TorchBuildCheck
+{
+    /// <summary>The exit code of a process refused by this check.</summary>
+    public const int ExitCode = 3;
+
+    /// <summary>The reason this process may not run jobs from this build, or null.</summary>
+    public static string? Problem(IConfiguration configuration)
+    {
+        var options = configuration.GetSection(PortalOptions.Section).Get<PortalOptions>() ?? new PortalOptions();
+        if (!options.Jobs.RunWorkers) return null; // a web node that only queues never runs torch jobs
+        return Forensics.ML.Runtime.TorchRuntime.BuildMismatch(options.Torch.Device) is { } why
+            ? $"Portal:Torch:Device: {why}; start this worker from that build, or set Portal:Torch:Device=cpu"
+            : null;
+    }
+
+    /// <summary>Prints the problem on stderr and returns true when there is one.</summary>
+    public static bool Refuse(IConfiguration configuration)
+    {
+        if (Problem(configuration) is not { } problem) return false;
+        Console.Error.WriteLine($"Not starting: {problem}");
+        return true;
+    }
 }

@@ -48,6 +48,7 @@ public sealed class AlignmentJob(IDbContextFactory<PortalDb> dbFactory, PortalPa
     async Task<Checked> CheckAsync(string configJson, long? runId)
     {
         var c = JobInputs.Parse<Config>(configJson, "alignment");
+        ConfigLimits.AtMost("batch", c.Batch, options.Value.Limits.Batch, nameof(ConfigLimits.Batch));
 
         await using var db = await dbFactory.CreateDbContextAsync();
         var source = await db.Datasets.AsNoTracking().SingleOrDefaultAsync(d => d.Id == c.SourceDatasetId)
@@ -87,7 +88,7 @@ public sealed class AlignmentJob(IDbContextFactory<PortalDb> dbFactory, PortalPa
             "crop" => Forensics.ML.Alignment.SizePolicy.Crop,
             _ => throw new FieldException("sizePolicy", $"sizePolicy must be 'pad' or 'crop', not '{c.SizePolicy}'"),
         };
-        if (c.Batch is < 1 or > 256) throw new FieldException("batch", "batch must be between 1 and 256");
+        if (c.Batch < 1) throw new FieldException("batch", "batch must be at least 1");
         if (c.Seed < 0) throw new FieldException("seed", "seed must not be negative");
 
         var name = string.IsNullOrWhiteSpace(c.Name) ? $"{source.Name}-aligned-{vaeName}" : c.Name.Trim();

@@ -34,6 +34,8 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
     public async Task ValidateAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "cross-generator");
+        ConfigLimits.AtMost("bootstrap", c.Bootstrap, options.Value.Limits.Bootstrap, nameof(ConfigLimits.Bootstrap));
+        if (c.Bootstrap < 0) throw new FieldException("bootstrap", "bootstrap must not be negative");
         var test = await ReadyAsync(c.DatasetId, "datasetId");
         await inputs.SplitAsync(test, c.Split, "split");
         var val = c.ValDatasetId is { } v ? await ReadyAsync(v, "valDatasetId") : test;

@@ -22,6 +22,22 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
     public string Kind => KindName;
     public string Queue => JobQueues.Light;
 
+    /// <summary>datasetId must be a whole number naming an existing dataset (a queued registration of nothing is a 400, not a failed run).</summary>
+    public async Task ValidateAsync(string configJson)
+    {
+        Config? config;
+        try { config = JsonSerializer.Deserialize<Config>(configJson, JobInputs.Json); }
+        catch (JsonException e) when (e.Path is "$.datasetId")
+        {
+            throw new FieldException("datasetId", "datasetId must be the whole-number id of a dataset");
+        }
+        catch (JsonException e) { throw new FieldException("config", $"config is not a valid registration config: {e.Message}"); }
+        if (config is null) throw new FieldException("config", "config is required");
+        if (config.DatasetId <= 0) throw new FieldException("datasetId", $"datasetId must be a positive dataset id, not {config.DatasetId}");
+        await using var db = await dbFactory.CreateDbContextAsync();
+        if (!await db.Datasets.AnyAsync(d => d.Id == config.DatasetId)) throw new FieldException("datasetId", $"no dataset with id {config.DatasetId}");
+    }
+
     public async Task ExecuteAsync(RunContext context)
     {
         var config = context.Config<Config>();

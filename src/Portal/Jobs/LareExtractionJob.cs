@@ -28,6 +28,10 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
     public async Task ValidateAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "LaRE");
+        var limits = options.Value.Limits;
+        ConfigLimits.AtMost("ensemble", c.Ensemble, limits.Ensemble, nameof(limits.Ensemble));
+        ConfigLimits.AtMost("resizeTo", c.ResizeTo, limits.ImageSize, nameof(limits.ImageSize));
+        ConfigLimits.AtMost("batch", c.Batch, limits.Batch, nameof(limits.Batch));
         await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
         var sd = SdFolder(c);
         var missing = StableDiffusionComponents.RequiredFolders.Where(f => !Directory.Exists(Path.Combine(sd, f))).ToList();

@@ -90,6 +90,7 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
             try { foreach (var mode in (e.Modes ?? "fixed").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) ThresholdModes.Parse(mode); }
             catch (ArgumentException ex) { throw new FieldException("evaluate.modes", ex.Message); }
             if (e.Bootstrap is < 0) throw new FieldException("evaluate.bootstrap", "bootstrap must not be negative");
+            ConfigLimits.AtMost("evaluate.bootstrap", e.Bootstrap ?? 0, options.Value.Limits.Bootstrap, nameof(ConfigLimits.Bootstrap));
         }
         var sweeps = c.Sweeps ?? [];
         for (var i = 0; i < sweeps.Length; i++)
@@ -99,8 +100,10 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
             if (string.IsNullOrWhiteSpace(s.Axis)) throw new FieldException($"{field}.axis", $"axis is required ({string.Join(", ", SweepAxes.All)})");
             try { SweepAxes.Check(s.Axis); }
             catch (ArgumentException ex) { throw new FieldException($"{field}.axis", ex.Message); }
+            ConfigLimits.AtMost($"{field}.bootstrap", s.Bootstrap ?? 0, options.Value.Limits.Bootstrap, nameof(ConfigLimits.Bootstrap));
             if (!string.IsNullOrWhiteSpace(s.Severities))
             {
+                ConfigLimits.AtMost($"{field}.severities", s.Severities.Count(ch => ch == ',') + 1, options.Value.Limits.Severities, nameof(ConfigLimits.Severities));
                 try { SweepAxes.ParseSeverities(s.Axis, s.Severities); }
                 catch (ArgumentException ex) { throw new FieldException($"{field}.severities", ex.Message); }
             }

@@ -37,6 +37,12 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
     public async Task ValidateAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "sweep");
+        var limits = options.Value.Limits;
+        ConfigLimits.AtMost("bootstrap", c.Bootstrap, limits.Bootstrap, nameof(limits.Bootstrap));
+        if (c.Bootstrap < 0) throw new FieldException("bootstrap", "bootstrap must not be negative");
+        // Counted before parsing, so a list of a million severities costs nothing.
+        if (c.Severities is { } listed)
+            ConfigLimits.AtMost("severities", listed.Count(ch => ch == ',') + 1, limits.Severities, nameof(limits.Severities));
         var dataset = await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
         await inputs.SplitAsync(dataset, c.Split, "split");
         CheckpointPath(c);

@@ -42,7 +42,7 @@ public sealed class RunRecovery(IDbContextFactory<PortalDb> dbFactory, IRunQueue
 
         var cutoff = now - TimeSpan.FromSeconds(Math.Max(0.5, o.Jobs.OrphanAfterSeconds));
         var running = await db.Runs.AsNoTracking().Where(r => r.Status == RunStatus.Running)
-            .Select(r => new { r.Id, r.Worker, r.HeartbeatAt, r.Queue, r.CancelRequested }).ToListAsync(ct);
+            .Select(r => new { r.Id, r.Worker, r.HeartbeatAt, r.Queue, r.CancelRequested, r.Attempts, r.Phase }).ToListAsync(ct);
         foreach (var r in running)
         {
             // An in-process queue delivers only to this process: take only what this process can run.
@@ -53,14 +53,22 @@ public sealed class RunRecovery(IDbContextFactory<PortalDb> dbFactory, IRunQueue
             if (!stale && reason is null) continue;
             var rows = db.Runs.Where(x => x.Id == r.Id && x.Status == RunStatus.Running && x.Worker == r.Worker);
             if (stale) rows = rows.Where(x => x.HeartbeatAt == null || x.HeartbeatAt < cutoff);
-            var target = r.CancelRequested ? RunStatus.Canceled : RunStatus.Queued;
+            // A poison run (its worker died at every attempt, e.g. killed for memory) is failed rather than started again.
+            var target = r.CancelRequested ? RunStatus.Canceled : r.Attempts >= MaxAttempts(o) ? RunStatus.Failed : RunStatus.Queued;
+            var error = target == RunStatus.Failed ? PoisonError(r.Attempts, r.Phase) : "canceled by request";
             var taken = target == RunStatus.Queued
                 ? await rows.ExecuteUpdateAsync(s => s.SetProperty(x => x.Status, RunStatus.Queued).SetProperty(x => x.Worker, (string?)null), ct)
-                : await rows.ExecuteUpdateAsync(s => s.SetProperty(x => x.Status, RunStatus.Canceled).SetProperty(x => x.FinishedAt, now)
-                    .SetProperty(x => x.Error, "canceled by request"), ct);
+                : await rows.ExecuteUpdateAsync(s => s.SetProperty(x => x.Status, target).SetProperty(x => x.FinishedAt, now)
+                    .SetProperty(x => x.Error, error), ct);
             if (taken == 0) continue; // another sweeper took it first, or its worker wrote a heartbeat meanwhile
-            db.RunLog.Add(new RunLogLine { RunId = r.Id, At = now, Level = "warning",
-                Message = $"worker {r.Worker} is gone ({reason}); " + (target == RunStatus.Queued ? $"taken over by {RunExecutor.WorkerName}" : "closed as canceled by request") });
+            db.RunLog.Add(new RunLogLine { RunId = r.Id, At = now, Level = target == RunStatus.Failed ? "error" : "warning",
+                Message = $"worker {r.Worker} is gone ({reason}); " + target switch
+                {
+                    RunStatus.Queued => $"taken over by {RunExecutor.WorkerName}",
+                    RunStatus.Failed => $"failed after {r.Attempts} of at most {MaxAttempts(o)} attempts (Portal:Jobs:MaxAttempts): {error}",
+                    _ => "closed as canceled by request",
+                } });
+            if (target == RunStatus.Failed) logger.LogError("Run {RunId} failed: {Error}", r.Id, error);
             if (target == RunStatus.Queued) enqueued.Add((r.Id, r.Queue));
         }
         await db.SaveChangesAsync(ct);
@@ -78,6 +86,14 @@ public sealed class RunRecovery(IDbContextFactory<PortalDb> dbFactory, IRunQueue
         if (enqueued.Count > 0) logger.LogInformation("Queued {Count} run(s) again (orphaned or left queued)", enqueued.Count);
         return enqueued.Count;
     }
+
+    /// <summary>Portal:Jobs:MaxAttempts, at least 1.</summary>
+    static int MaxAttempts(PortalOptions o) => Math.Max(1, o.Jobs.MaxAttempts);
+
+    /// <summary>The error of a run whose worker died at each of its <paramref name="attempts"/> attempts.</summary>
+    public static string PoisonError(int attempts, string? phase) =>
+        $"its worker died {attempts} time{(attempts == 1 ? "" : "s")} while running it (last phase: {(string.IsNullOrWhiteSpace(phase) ? "none reported" : phase)}); " +
+        "it is not taken over again (re-run it once the cause is fixed)";
 
     /// <summary>
     /// Why a worker on this host is gone (null when it may be alive or is elsewhere): its process no longer exists, or, at

@@ -90,6 +90,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     async Task<Checked> CheckAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "training");
+        CheckLimits(c, options.Value.Limits);
         var given = GivenFields(configJson);
         var lare2 = (c.Arch?.Trim().ToLowerInvariant() ?? Res50NoDown) switch
         {
@@ -113,6 +114,16 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         try { trainOptions.Validate(); }
         catch (ArgumentException e) { throw new FieldException(FieldOf(e), e.Message); }
         return new Checked(c, train, val, init, trainOptions, null);
+    }
+
+    /// <summary>The size-like fields against Portal:Limits, before anything is read.</summary>
+    static void CheckLimits(Config c, ConfigLimits limits)
+    {
+        ConfigLimits.AtMost("epochs", c.Epochs, limits.Epochs, nameof(limits.Epochs));
+        ConfigLimits.AtMost("pairsPerBatch", c.PairsPerBatch, limits.PairsPerBatch, nameof(limits.PairsPerBatch));
+        ConfigLimits.AtMost("width", c.Width, limits.Width, nameof(limits.Width));
+        ConfigLimits.AtMost("crop", c.Crop, limits.ImageSize, nameof(limits.ImageSize));
+        foreach (var blocks in c.Layers ?? []) ConfigLimits.AtMost("layers", blocks, limits.LayerBlocks, nameof(limits.LayerBlocks));
     }
 
     /// <summary>The training-set selection of the config; null when it selects everything.</summary>

@@ -97,8 +97,8 @@ public static class LeaderboardExport
     /// <summary>Published-value and delta columns appear when some row is compared with a baseline.</summary>
     static bool Compared(LeaderboardPage page) => page.Rows.Any(r => r.ComparedTo is not null);
 
-    static string Quote(string field) =>
-        field.IndexOfAny([',', '"', '\r', '\n']) >= 0 ? "\"" + field.Replace("\"", "\"\"") + "\"" : field;
+    /// <summary>RFC 4180 quoting, and names that start with = + - @ (a dataset called =HYPERLINK(...)) neutralised for spreadsheets; numbers stay numbers.</summary>
+    static string Quote(string field) => Forensics.ML.Data.CsvCell.Escape(field);
 
     /// <summary>A booktabs tabular: detector, source, dataset, perturbation, threshold, ACC per generator, mean (and AP when shown); values in percent.</summary>
     public static string Latex(LeaderboardPage page, bool showAp)

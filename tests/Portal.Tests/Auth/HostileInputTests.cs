@@ -31,6 +31,22 @@ public sealed class HostileInputTests(AuthPortal portal) : IClassFixture<AuthPor
         Assert.Equal(before, await App.RunCountAsync());
     }
 
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("0")]
+    [InlineData("1.5")]
+    [InlineData("1180591620717411303424")] // 2^70
+    [InlineData("\"x\"")]
+    [InlineData("987654")]                 // no such dataset
+    public async Task RegisterDataset_WithABadDatasetId_Is400_NamingDatasetId(string datasetId)
+    {
+        var before = await App.RunCountAsync();
+        var response = await App.CreateClient().PostAsync("/api/runs", Json($"{{\"kind\": \"register-dataset\", \"config\": {{\"datasetId\": {datasetId}}}}}"));
+        var text = await response.ExpectAsync(HttpStatusCode.BadRequest);
+        Assert.True(AuthTestSupport.Json(text).GetProperty("errors").TryGetProperty("datasetId", out _), $"the problem does not name 'datasetId': {text}");
+        Assert.Equal(before, await App.RunCountAsync());
+    }
+
     [Fact]
     public async Task HugeBody_Is413_AndNothingIsStored()
     {

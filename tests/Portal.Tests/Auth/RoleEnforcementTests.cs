@@ -158,6 +158,39 @@ public sealed class RoleEnforcementTests(AuthPortal portal) : IClassFixture<Auth
     }
 
     [Fact]
+    public async Task AnAccountWithoutARole_ReadsNothing_ThroughTheApiOrThePages()
+    {
+        var admin = App.CreateClient();
+        await admin.QueueSleepAsync();
+        string token;
+        using (var scope = App.Services.CreateScope())
+        {
+            var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<PortalUser>>();
+            var user = new PortalUser { UserName = "norole", CreatedAt = DateTime.UtcNow };
+            Assert.True((await users.CreateAsync(user, "NoRole-Pass-123")).Succeeded);
+            token = (await scope.ServiceProvider.GetRequiredService<ApiTokens>().CreateAsync(user.Id, "tests")).Text;
+        }
+        var api = App.CreateAnonymousClient();
+        api.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        foreach (var url in new[] { "/api/runs", "/api/runs/1", "/api/runs/1/log", "/api/datasets", "/api/models", "/api/workers", "/api/leaderboard",
+                                    "/api/leaderboard.csv", "/api/matrix", "/api/tokens", "/api/audit" })
+            await (await api.GetAsync(url)).ExpectAsync(HttpStatusCode.Forbidden);
+        await (await api.PostAsJsonAsync("/api/tokens", new { name = "more" })).ExpectAsync(HttpStatusCode.Forbidden);
+        await (await api.GetAsync("/api/health")).ExpectAsync(HttpStatusCode.OK);
+
+        // Signed in with a password: every page sends it to the access-denied page; it may still sign out.
+        var browser = App.CreateAnonymousClient();
+        var (login, body) = await browser.PostFormAsync("/account/login", new Dictionary<string, string> { ["Input.UserName"] = "norole", ["Input.Password"] = "NoRole-Pass-123" });
+        Assert.True(login.IsSuccessStatusCode, body);
+        foreach (var page in new[] { "/", "/runs", "/runs/1", "/datasets", "/models", "/leaderboard", "/account/tokens", "/system" })
+        {
+            var response = await browser.GetAsync(page);
+            Assert.True(response.RequestMessage!.RequestUri!.AbsolutePath == "/account/denied", $"{page} answered {(int)response.StatusCode} at {response.RequestMessage.RequestUri}");
+        }
+        await (await browser.GetAsync("/api/runs")).ExpectAsync(HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
     public async Task CookieOnly_UnsafeApiCalls_AreRefused_ButCookieGetsWork()
     {
         using (var scope = App.Services.CreateScope())
