@@ -82,11 +82,15 @@ public static class DetectorEvaluator
             byPath.TryAdd(images[i].Path, images[i]);
         }
 
-        var planner = new EvalPlanner(images, options.Batching, options.Batching == EvalBatching.BySize ? options.MaxBatch : 1, options.Seed);
+        // The card may pin the batch: one image per forward, or exactly N (a short batch is filled up in Detector.Forward).
+        var card = detector.Card;
+        var batching = card.Batching == CardBatching.Single ? EvalBatching.Single : options.Batching;
+        var maxBatch = card.Batching == CardBatching.Fixed ? card.BatchSize : options.MaxBatch;
+        var planner = new EvalPlanner(images, batching, batching == EvalBatching.BySize ? maxBatch : 1, options.Seed,
+            sameSizeAfterPrepare: card.FixedInputSize);
         var scored = new List<(int Index, ImageScore Score)>(images.Count);
-        var model = detector.Model;
-        model.eval();
-        using var loader = new BatchLoader(planner, (sample, _) => Prepare(sample, perturbation, options.Seed),
+        detector.Network.Eval();
+        using var loader = new BatchLoader(planner, (sample, _) => Prepare(sample, perturbation, options.Seed, card),
             new LoaderOptions { Workers = Math.Max(1, options.Workers) });
         foreach (var batch in loader.Epoch(0, ct))
         {
@@ -95,15 +99,12 @@ public static class DetectorEvaluator
             using (no_grad())
             {
                 var input = batch.Images.to(detector.Device);
-                var logits = model.forward(input);
-                var fake = detector.FakeLogit(logits).to(ScalarType.Float64).cpu();
-                var values = fake.data<double>().ToArray();
+                // Sigmoid in double of the float32 logit, as the reference's numpy/torch post-processing (see Detector.Score).
+                var (logits, scores) = detector.Score(detector.Forward(input));
                 for (var row = 0; row < batch.Count; row++)
                 {
                     var sample = batch.Samples[row].Sample;
-                    // Sigmoid in double of the float32 logit, as the reference's numpy/torch post-processing.
-                    var score = 1.0 / (1.0 + Math.Exp(-values[row]));
-                    scored.Add((order[sample], new ImageScore(sample.RelativePath, sample.Label, sample.Generator, values[row], score)));
+                    scored.Add((order[sample], new ImageScore(sample.RelativePath, sample.Label, sample.Generator, logits[row], scores[row])));
                 }
             }
             progress?.Report(new EvalProgress(scored.Count + loader.Skipped.Count, images.Count, loader.Skipped.Count));
@@ -130,6 +131,20 @@ public static class DetectorEvaluator
         var image = ImageDecoder.Decode(sample.Path);
         if (!perturbation.IsNone) image = perturbation.Apply(image, PerturbationSpec.SeedFor(sample.RelativePath, runSeed));
         return ImageOps.Normalize(image, ImageOps.ImageNetMean, ImageOps.ImageNetStd).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The network input for one image as <paramref name="card"/> says: decode -> perturb (seeded by the relative path)
+    /// -> size policy, value range, mean/std, channel order (<see cref="DetectorCard.Prepare"/>).
+    /// </summary>
+    public static Tensor Prepare(ImageSample sample, PerturbationSpec perturbation, ulong runSeed, DetectorCard card)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        ArgumentNullException.ThrowIfNull(card);
+        using var scope = NewDisposeScope();
+        var image = ImageDecoder.Decode(sample.Path);
+        if (!perturbation.IsNone) image = perturbation.Apply(image, PerturbationSpec.SeedFor(sample.RelativePath, runSeed));
+        return card.Prepare(image).MoveToOuterDisposeScope();
     }
 
     // The loader prefixes the exception type; a decode failure's own message already says what is wrong with the file.
