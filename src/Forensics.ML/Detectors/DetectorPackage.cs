@@ -14,6 +14,23 @@ public static class DetectorPackage
     /// <summary>Side of the probe images when neither the card nor the file fixes a size.</summary>
     public const int DefaultProbeSide = 64;
 
+    /// <summary>
+    /// "torchscript" for a zip archive laid out as torch.jit.save writes it (a code/ folder or constants.pkl beside the
+    /// data), "onnx" for a .onnx file, null otherwise (e.g. a plain torch.save state dict, which has neither).
+    /// </summary>
+    public static string? SniffFormat(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) return "onnx";
+        try
+        {
+            using var zip = System.IO.Compression.ZipFile.OpenRead(path);
+            return zip.Entries.Any(e => e.FullName.Contains("/code/", StringComparison.Ordinal) || e.FullName.EndsWith("/constants.pkl", StringComparison.Ordinal))
+                ? "torchscript" : null;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException) { return null; }
+    }
+
     /// <summary>The card file that goes with <paramref name="modelPath"/> when none is named: <c>model.card.json</c> beside <c>model.pt</c>.</summary>
     public static string CardPathFor(string modelPath) => Path.ChangeExtension(modelPath, ".card.json");
 

@@ -172,6 +172,30 @@ public sealed class DetectorPackageTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void Forensics_eval_scores_a_torchscript_package_as_pytorch_and_refuses_a_card_for_a_state_dict()
+    {
+        var data = PackageFixtures.BuildData(temp["data"]);
+        var (exit, _, err) = EvalFixtures.RunCli("--arch", "torchscript", "--checkpoint", PackageFixtures.File("tinycnn_scripted.pt"),
+            "--card", PackageFixtures.Card("pad.two.card.json"), "--data", data, "--out", temp["out"], "--bootstrap", "0");
+        Assert.True(exit == 0, err);
+        Assert.Contains("card", err);
+        var expected = PackageFixtures.Expected().Where(e => e.Card == "pad.two.card.json").ToDictionary(e => e.Image, e => e.Score);
+        var rows = File.ReadAllLines(Path.Combine(temp["out"], "scores.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(6, rows.Count);
+        foreach (var f in rows)
+            Assert.True(Math.Abs(expected[Path.GetFileName(f[0])] - double.Parse(f[2], CultureInfo.InvariantCulture)) < 2e-6, string.Join(",", f));
+
+        var (bad, _, badErr) = EvalFixtures.RunCli("--checkpoint", EvalFixtures.Checkpoint, "--card", PackageFixtures.Card("pad.two.card.json"),
+            "--data", data, "--out", temp["out2"]);
+        Assert.NotEqual(0, bad);
+        Assert.Contains("--card is only used with --arch torchscript or onnx", badErr);
+        var (wrong, _, wrongErr) = EvalFixtures.RunCli("--arch", "onnx", "--checkpoint", PackageFixtures.File("tinycnn_fixed.onnx"),
+            "--card", PackageFixtures.Card("pad.one.card.json"), "--data", data, "--out", temp["out3"]);
+        Assert.NotEqual(0, wrong);
+        Assert.Contains("batching", wrongErr);
+    }
+
+    [Fact]
     public void A_card_beside_the_model_is_found_by_name()
     {
         var model = temp["mine.pt"];
