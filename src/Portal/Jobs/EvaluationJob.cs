@@ -140,7 +140,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     }
 
     /// <summary>Final metrics at step 0: overall as "acc", "ap", ...; per generator as "acc/&lt;generator&gt;"; bootstrap intervals as "acc_ci_lo", "acc_ci_hi", ....</summary>
-    static async Task StoreMetricsAsync(RunContext context, EvaluationReport report)
+    internal static async Task StoreMetricsAsync(RunContext context, EvaluationReport report)
     {
         async Task Store(string suffix, DetectionReport r)
         {
