@@ -41,6 +41,7 @@ app.MapLeaderboardApi();
 app.MapArtifactApi();
 app.MapExperimentApi();
 app.MapMatrixApi();
+Portal.Submissions.SubmissionEndpoints.MapSubmissionApi(app); // score submissions (runs of kind "submission")
 app.MapZooApi();
 app.MapWorkerApi();
 Portal.Auth.AuthEndpoints.MapAuthApi(app);

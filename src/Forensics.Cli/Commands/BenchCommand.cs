@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Forensics.ML.Benchmarks;
+using Forensics.ML.Detectors;
 using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
 using Forensics.ML.Models.Diffusion;
@@ -42,8 +43,11 @@ public static class BenchCommand
         var workers = new Option<int>("--workers") { Description = "Data-pipeline worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var vaeSize = new Option<int>("--vae-size") { Description = "Side of the reconstruction input (0: skip the reconstruction lines)", DefaultValueFactory = _ => 256 };
         var fullVae = new Option<bool>("--full-vae") { Description = "Also time the full SD autoencoder (83.7M parameters, random weights): minutes on a CPU" };
+        var torchscript = new Option<FileInfo?>("--torchscript") { HelpName = "FILE", Description = "Compare detector formats instead: this TorchScript ResNet-50 (.pt) against the native TorchSharp ResNet-50 on the same batch" };
+        var onnx = new Option<FileInfo?>("--onnx") { HelpName = "FILE", Description = "Compare detector formats instead: this ONNX ResNet-50 against the native TorchSharp ResNet-50" };
+        var nativeWeights = new Option<FileInfo?>("--native-weights") { HelpName = "FILE", Description = "With --torchscript/--onnx: the same network's state dict for the native ResNet-50 (then the logits are compared too); default random weights" };
         var cmd = new Command("bench", "Measure, in one run: res50nodown forward and train-step images/s, the data pipeline's images/s, autoencoder reconstructions/s, and the fraction of the machine's fp32 peak (best matmul over several sizes, before and after) they reach")
-            { workloads, size, batch, width, layers, seconds, peakSizes, device, threads, noTuning, channelsLast, json, profile, profileSteps, pipelineImages, pipelineSize, workers, vaeSize, fullVae };
+            { workloads, size, batch, width, layers, seconds, peakSizes, device, threads, noTuning, channelsLast, json, profile, profileSteps, pipelineImages, pipelineSize, workers, vaeSize, fullVae, torchscript, onnx, nativeWeights };
         cmd.SetAction(parse =>
         {
             var status = TorchRuntime.EnsureLoaded(new TorchOptions { Device = parse.GetValue(device)!, Threads = parse.GetValue(threads), Tuning = !parse.GetValue(noTuning) });
@@ -54,6 +58,9 @@ public static class BenchCommand
             }
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device)!);
             var budget = TimeSpan.FromSeconds(parse.GetValue(seconds));
+            if (parse.GetValue(torchscript) is not null || parse.GetValue(onnx) is not null)
+                return Formats(parse.GetValue(torchscript)?.FullName, parse.GetValue(onnx)?.FullName, parse.GetValue(nativeWeights)?.FullName,
+                    parse.GetValue(batch), parse.GetValue(size), budget, dev, status, parse.GetValue(json));
             int[] sizes, blocks;
             try
             {
@@ -157,5 +164,46 @@ public static class BenchCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>`bench --torchscript/--onnx`: native TorchSharp ResNet-50 vs the packages, images/s and ratios, in one run.</summary>
+    static int Formats(string? torchscript, string? onnx, string? nativeWeights, int batch, int size, TimeSpan budget,
+        TorchSharp.torch.Device device, TorchStatus status, bool json)
+    {
+        var packages = new List<Detector>();
+        Detector? native = null;
+        try
+        {
+            native = nativeWeights is null
+                ? Detector.FromModel(new ResNet(ResNetOptions.ResNet50(1)), DetectorArchitectures.ResNet50, device)
+                : DetectorCheckpoint.Load(nativeWeights, DetectorArchitectures.ResNet50.Name, device);
+            if (torchscript is not null) packages.Add(DetectorCheckpoint.Load(torchscript, DetectorArchitectures.TorchScript.Name, device, null));
+            if (onnx is not null) packages.Add(DetectorCheckpoint.Load(onnx, DetectorArchitectures.Onnx.Name, device, null));
+            var rates = DetectorFormats.Compare(native.Model, packages, batch, size, budget, sameWeights: nativeWeights is not null, device);
+            if (json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    device = status.Device, threads = status.Threads, size, batch,
+                    rates = rates.Select(r => new { format = r.Format, images_per_second = r.ImagesPerSecond, ratio_to_native = r.RatioToNative, max_abs_logit_diff = r.MaxAbsLogitDiff }),
+                }));
+                return 0;
+            }
+            Console.WriteLine($"device {status.Device}, {status.Threads} threads; ResNet-50 forward, {size}x{size}, batch {batch}, same batch for every format");
+            foreach (var r in rates)
+                Console.WriteLine($"  {r.Format,-12} {r.ImagesPerSecond,8:F2} img/s  {r.RatioToNative,6:F2}x native" +
+                                  (r.MaxAbsLogitDiff is { } d ? $"  max |logit - native| {d:E2}" : ""));
+            return 0;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or DetectorCardException)
+        {
+            Console.Error.WriteLine($"forensics bench: {e.Message}");
+            return 2;
+        }
+        finally
+        {
+            native?.Dispose();
+            foreach (var p in packages) p.Dispose();
+        }
     }
 }

@@ -20,6 +20,7 @@ public static class CrossGenCommand
     {
         public string? Val { get; init; }
         public string? Arch { get; init; }
+        public string? Card { get; init; }
         public string Threshold { get; init; } = "fixed";
         public string? Split { get; init; }
         public string? ValSplit { get; init; }
@@ -32,11 +33,12 @@ public static class CrossGenCommand
     /// <summary>Builds the `crossgen` verb.</summary>
     public static Command Create()
     {
-        var checkpoint = new Option<FileInfo>("--checkpoint") { HelpName = "FILE", Required = true, Description = "Detector weights (.pth or .safetensors)" };
+        var checkpoint = new Option<FileInfo>("--checkpoint") { HelpName = "FILE", Required = true, Description = "Detector weights (.pth or .safetensors; torchscript: .pt, onnx: .onnx)" };
         var data = new Option<DirectoryInfo>("--data") { HelpName = "DIR", Required = true, Description = "Test data: GenImage <generator>/{train,val}/{ai,nature} (each generator with its own reals) or 0_real/1_fake" };
         var val = new Option<DirectoryInfo?>("--val") { HelpName = "DIR", Description = "Validation data that chooses the calibrated threshold" };
         var output = new Option<DirectoryInfo>("--out") { HelpName = "DIR", Required = true, Description = "Folder for crossgen.json and crossgen.csv" };
         var arch = new Option<string?>("--arch") { HelpName = "NAME", Description = $"Architecture: {DetectorArchitectures.Names} (default res50nodown)" };
+        var card = new Option<FileInfo?>("--card") { HelpName = "FILE", Description = "With --arch torchscript|onnx: the detector card (JSON: input size policy, value range, mean/std, channel order, batching, output kind); default MODEL.card.json beside the model, else full image, [0,1], ImageNet mean/std, RGB, one logit" };
         var threshold = new Option<string>("--threshold") { HelpName = "fixed|best|calibrated", Description = "Threshold mode(s), comma separated: fixed 0.5, best (chosen on test: flagged), calibrated (max balanced accuracy on --val)", DefaultValueFactory = _ => "fixed" };
         var split = new Option<string?>("--split") { HelpName = "NAME", Description = "Test split of --data (GenImage: val); default every image" };
         var valSplit = new Option<string?>("--val-split") { HelpName = "NAME", Description = "Split of --val to calibrate on; default every image" };
@@ -46,7 +48,7 @@ public static class CrossGenCommand
         var device = new Option<string>("--device") { HelpName = "cpu|cuda[:N]", Description = "Torch device", DefaultValueFactory = _ => "cpu" };
         var cmd = new Command("crossgen", "Cross-generator evaluation (GenImage protocol): per-generator ACC/AP/AUC and their average, per threshold mode")
         {
-            checkpoint, data, val, output, arch, threshold, split, valSplit, chosenOn, seed, bootstrap, device,
+            checkpoint, data, val, output, arch, card, threshold, split, valSplit, chosenOn, seed, bootstrap, device,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -55,6 +57,7 @@ public static class CrossGenCommand
             {
                 Val = parse.GetValue(val)?.FullName,
                 Arch = parse.GetValue(arch),
+                Card = parse.GetValue(card)?.FullName,
                 Threshold = parse.GetValue(threshold) ?? "fixed",
                 Split = parse.GetValue(split),
                 ValSplit = parse.GetValue(valSplit),
@@ -84,7 +87,7 @@ public static class CrossGenCommand
             return Fail("--threshold calibrated needs --val DIR (the validation data the threshold is chosen on)");
         if (args.Bootstrap < 0) return Fail($"--bootstrap must not be negative, not {args.Bootstrap}");
         if (args.Val is not null && !Directory.Exists(args.Val)) return Fail($"validation folder not found: {args.Val}");
-        if (!ProtocolCli.TryLoad(args.Checkpoint, args.Data, args.Arch, args.Device, error, Fail, out var detector, out var device, out var exit)) return exit;
+        if (!ProtocolCli.TryLoad(args.Checkpoint, args.Data, args.Arch, args.Card, args.Device, error, Fail, out var detector, out var device, out var exit)) return exit;
 
         using (detector)
         {
@@ -129,7 +132,7 @@ internal static class ProtocolCli
     public static System.Text.Json.JsonSerializerOptions Indented => Forensics.ML.Metrics.ReportJson.Options;
 
     /// <summary>Checks the files, loads torch and the detector; on failure <paramref name="exit"/> holds the code to return.</summary>
-    public static bool TryLoad(string checkpoint, string data, string? arch, string deviceName, TextWriter error, Func<string, int> fail,
+    public static bool TryLoad(string checkpoint, string data, string? arch, string? card, string deviceName, TextWriter error, Func<string, int> fail,
         out Detector? detector, out TorchSharp.torch.Device? device, out int exit)
     {
         detector = null;
@@ -144,13 +147,22 @@ internal static class ProtocolCli
         if (!status.Loaded) { exit = fail($"torch could not be loaded: {status.Error}"); return false; }
         try { device = TorchRuntime.ResolveDevice(deviceName); }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException) { exit = fail(e.Message); return false; }
-        try { detector = DetectorCheckpoint.Load(checkpoint, architecture.Name, device); }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+        if (card is not null && !architecture.IsPackage) { exit = fail($"--card is only used with --arch {DetectorArchitectures.TorchScript.Name} or {DetectorArchitectures.Onnx.Name}"); return false; }
+        try { detector = DetectorCheckpoint.Load(checkpoint, architecture.Name, device, card); }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DetectorCardException)
         {
             exit = fail(e.Message);
             return false;
         }
-        error.WriteLine($"loaded {detector.Architecture.Name} from {detector.CheckpointPath}");
+        error.WriteLine(Describe(detector));
         return true;
     }
+
+    /// <summary>One line on stderr: what was loaded, from where (and for packages, the card).</summary>
+    public static string Describe(Detector detector) => detector.IsNative
+        ? $"loaded {detector.Architecture.Name} (width {detector.Options.BaseWidth}, layers [{string.Join(",", detector.Options.Layers)}], " +
+          $"{detector.Options.NumClasses} logit(s)) from {detector.CheckpointPath}"
+        : $"loaded {detector.Architecture.Name} from {detector.CheckpointPath} (card {detector.CardPath ?? "default"}: " +
+          $"{DetectorCard.PolicyName(detector.Card.SizePolicy)}{(detector.Card.Size is { } s ? $" {s.Height}x{s.Width}" : "")}, " +
+          $"{DetectorCard.OutputName(detector.Card.Output)}, batching {detector.Card.Batching.ToString().ToLowerInvariant()})";
 }

@@ -26,6 +26,8 @@ public static class EvalCommand
     public sealed record Arguments(string Checkpoint, string Data, string Out)
     {
         public string? Arch { get; init; }
+        /// <summary>The card of a torchscript or onnx package (null: MODEL.card.json beside it, else the default card).</summary>
+        public string? Card { get; init; }
         public string? Perturb { get; init; }
         public string? Split { get; init; }
         public string Batching { get; init; } = "single";
@@ -44,10 +46,11 @@ public static class EvalCommand
     /// <summary>Builds the `eval` verb.</summary>
     public static Command Create()
     {
-        var checkpoint = new Option<FileInfo>("--checkpoint") { HelpName = "FILE", Required = true, Description = "Detector weights: .pth training checkpoint (state dict under 'model', 'state_dict' or 'net', or plain) or .safetensors" };
+        var checkpoint = new Option<FileInfo>("--checkpoint") { HelpName = "FILE", Required = true, Description = "Detector weights: .pth training checkpoint (state dict under 'model', 'state_dict' or 'net', or plain) or .safetensors; with --arch torchscript a torch.jit .pt, with --arch onnx an .onnx" };
         var data = new Option<DirectoryInfo>("--data") { HelpName = "DIR", Required = true, Description = "Data folder: 0_real/1_fake (optionally under split folders) or GenImage <generator>/{train,val}/{ai,nature}" };
         var output = new Option<DirectoryInfo>("--out") { HelpName = "DIR", Required = true, Description = "Folder for scores.csv and metrics.json (created if needed)" };
         var arch = new Option<string?>("--arch") { HelpName = "NAME", Description = $"Architecture: {DetectorArchitectures.Names} or {Lare2Evaluator.Architecture} (default res50nodown; strides are not stored in the weights)" };
+        var card = new Option<FileInfo?>("--card") { HelpName = "FILE", Description = "With --arch torchscript|onnx: the detector card (JSON: input size policy, value range, mean/std, channel order, batching, output kind); default MODEL.card.json beside the model, else full image, [0,1], ImageNet mean/std, RGB, one logit" };
         var lare = new Option<DirectoryInfo?>("--lare") { HelpName = "DIR", Description = "With --arch lare2: precomputed LaRE maps, DIR/<image relative path without extension>.safetensors (forensics lare)" };
         var crop = new Option<int>("--crop") { HelpName = "N", Description = "With --arch lare2: pad-if-needed + centre crop side (the network's input resolution)", DefaultValueFactory = _ => 224 };
         var perturb = new Option<string?>("--perturb") { HelpName = "SPEC", Description = "Perturbation before scoring, e.g. jpeg:75+resize:0.5. " + PerturbationSpec.ValidKinds };
@@ -62,7 +65,7 @@ public static class EvalCommand
 
         var cmd = new Command("eval", "Score a data folder with a detector checkpoint; write scores.csv and metrics.json and print per-generator metrics")
         {
-            checkpoint, data, output, arch, perturb, split, batching, batch, seed, bootstrap, device, threads, workers, lare, crop,
+            checkpoint, data, output, arch, card, perturb, split, batching, batch, seed, bootstrap, device, threads, workers, lare, crop,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -70,6 +73,7 @@ public static class EvalCommand
             var args = new Arguments(parse.GetRequiredValue(checkpoint).FullName, parse.GetRequiredValue(data).FullName, parse.GetRequiredValue(output).FullName)
             {
                 Arch = parse.GetValue(arch),
+                Card = parse.GetValue(card)?.FullName,
                 Perturb = parse.GetValue(perturb),
                 Split = parse.GetValue(split),
                 Batching = parse.GetValue(batching) ?? "single",
@@ -124,16 +128,16 @@ public static class EvalCommand
         catch (Exception e) when (e is ArgumentException or InvalidOperationException) { return Fail(e.Message); }
 
         Detector detector;
-        try { detector = DetectorCheckpoint.Load(args.Checkpoint, architecture.Name, device); }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+        if (args.Card is not null && !architecture.IsPackage) return Fail($"--card is only used with --arch {DetectorArchitectures.TorchScript.Name} or {DetectorArchitectures.Onnx.Name}");
+        try { detector = DetectorCheckpoint.Load(args.Checkpoint, architecture.Name, device, args.Card); }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DetectorCardException)
         {
             return Fail(e.Message);
         }
 
         using (detector)
         {
-            error.WriteLine($"loaded {detector.Architecture.Name} (width {detector.Options.BaseWidth}, layers [{string.Join(",", detector.Options.Layers)}], " +
-                            $"{detector.Options.NumClasses} logit(s)) from {detector.CheckpointPath}");
+            error.WriteLine(ProtocolCli.Describe(detector));
             EvaluationSet set;
             try { set = EvaluationSet.Scan(args.Data, args.Split, new ScanOptions(), ct); }
             catch (DatasetLayoutException e) { return Fail(e.Message); }
@@ -203,7 +207,7 @@ public static class EvalCommand
 
         Lare2Classifier model;
         try { model = Lare2Classifier.Load(args.Checkpoint); }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DetectorCardException)
         {
             return fail($"{e.Message} {DescribeKeys(args.Checkpoint)}");
         }
@@ -263,7 +267,7 @@ public static class EvalCommand
             return $"The file has {names.Count} tensor(s): {string.Join(", ", names.Take(8))}{(names.Count > 8 ? ", ..." : "")}; " +
                    $"a LaRE² checkpoint has {Lare2Classifier.BackbonePrefix}*, fc.*, conv.*, attn_pool.*, channel_align.*.";
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DetectorCardException)
         {
             return "";
         }

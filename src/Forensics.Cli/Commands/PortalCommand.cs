@@ -87,7 +87,31 @@ public static class PortalCommand
             return SendAsync(parse, url, token, HttpMethod.Post, "/api/runs", body.ToJsonString(), ct);
         });
 
-        return new Command("portal", "A shared portal's runs through its HTTP API, with an API token") { url, token, runs, show, queue, cancel };
+        var submitDataset = new Option<long>("--dataset") { Description = "The registered dataset's id", Required = true };
+        var submitSplit = new Option<string?>("--split") { Description = "The split scored (default every image of the dataset)" };
+        var submitDetector = new Option<string>("--detector") { Description = "The detector's name on the leaderboard", Required = true };
+        var submitScores = new Option<FileInfo>("--scores") { Description = "CSV with the columns path (relative to the dataset folder) and score = P(fake), optionally logit and label", Required = true };
+        var submit = new Command("submit", "Submit scores computed elsewhere (POST /api/submissions); prints the run (202) or the rows the portal refused (400)")
+            { submitDataset, submitSplit, submitDetector, submitScores };
+        submit.SetAction((parse, ct) =>
+        {
+            var file = parse.GetRequiredValue(submitScores);
+            string text;
+            try { text = File.ReadAllText(file.FullName); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                parse.InvocationConfiguration.Error.WriteLine($"--scores {file.FullName}: {e.Message}");
+                return Task.FromResult(2);
+            }
+            var body = new JsonObject
+            {
+                ["datasetId"] = parse.GetValue(submitDataset), ["split"] = parse.GetValue(submitSplit),
+                ["detector"] = parse.GetValue(submitDetector), ["scores"] = text,
+            };
+            return SendAsync(parse, url, token, HttpMethod.Post, "/api/submissions", body.ToJsonString(), ct);
+        });
+
+        return new Command("portal", "A shared portal's runs through its HTTP API, with an API token") { url, token, runs, show, queue, cancel, submit };
     }
 
     /// <summary>One API call: the answer's JSON on stdout (0), or the portal's refusal on stderr (1).</summary>

@@ -21,14 +21,19 @@ public sealed class EvalPlanner : IBatchPlanner
     private readonly EvalBatching batching;
     private readonly int maxBatchSize;
     private readonly ulong seed;
+    private readonly bool sameSize;
 
-    /// <summary>A planner over <paramref name="set"/>.</summary>
+    /// <summary>
+    /// A planner over <paramref name="set"/>. <paramref name="sameSizeAfterPrepare"/>: the per-sample work brings every
+    /// image to one size (a detector card's resize, crop or pad), so BySize batches any images together.
+    /// </summary>
     /// <exception cref="ArgumentException">maxBatchSize below 1, or BySize with an image of unknown size (named).</exception>
-    public EvalPlanner(ImageSet set, EvalBatching batching = EvalBatching.Single, int maxBatchSize = 1, ulong seed = 0)
+    public EvalPlanner(ImageSet set, EvalBatching batching = EvalBatching.Single, int maxBatchSize = 1, ulong seed = 0, bool sameSizeAfterPrepare = false)
     {
         this.set = set ?? throw new ArgumentNullException(nameof(set));
+        sameSize = sameSizeAfterPrepare;
         if (maxBatchSize < 1) throw new ArgumentException($"maxBatchSize must be at least 1; got {maxBatchSize}.", nameof(maxBatchSize));
-        if (batching == EvalBatching.BySize && set.FirstOrDefault(s => s.Width <= 0 || s.Height <= 0) is { } unknown)
+        if (batching == EvalBatching.BySize && !sameSizeAfterPrepare && set.FirstOrDefault(s => s.Width <= 0 || s.Height <= 0) is { } unknown)
             throw new ArgumentException($"Image '{unknown.RelativePath}' has no known size ({unknown.Width}x{unknown.Height}); size buckets need the scanned sizes (build the set from a manifest).", nameof(set));
         this.batching = batching;
         this.maxBatchSize = batching == EvalBatching.Single ? 1 : maxBatchSize;
@@ -40,7 +45,7 @@ public sealed class EvalPlanner : IBatchPlanner
     {
         var groups = batching == EvalBatching.Single
             ? set.Select(s => new[] { s }).ToList()
-            : set.GroupBy(s => (s.Height, s.Width)).SelectMany(g => g.Chunk(maxBatchSize)).ToList();
+            : set.GroupBy(s => sameSize ? (0, 0) : (s.Height, s.Width)).SelectMany(g => g.Chunk(maxBatchSize)).ToList();
         var index = 0;
         return groups
             .Select((g, number) => new PlannedBatch(epoch, number,

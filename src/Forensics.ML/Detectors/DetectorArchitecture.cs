@@ -12,8 +12,13 @@ namespace Forensics.ML.Detectors;
 /// <param name="Name">The name used on the command line and in reports ("res50nodown", "resnet50").</param>
 /// <param name="Description">One line for help texts.</param>
 /// <param name="Template">The full-size configuration; its strides and dropout are kept, width, layers and classes are inferred.</param>
-public sealed record DetectorArchitecture(string Name, string Description, ResNetOptions Template)
+/// <param name="PackageFormat">For a detector package (any network exported from PyTorch plus a card): "torchscript" or
+/// "onnx"; null for the built-in ResNets, whose network is ours and whose checkpoints are state dicts.</param>
+public sealed record DetectorArchitecture(string Name, string Description, ResNetOptions Template, string? PackageFormat = null)
 {
+    /// <summary>True for a detector package (TorchScript or ONNX file with a card) rather than a state dict of our ResNet.</summary>
+    public bool IsPackage => PackageFormat is not null;
+
     private static readonly Regex BlockKey = new(@"^layer([1-4])\.(\d+)\.", RegexOptions.CultureInvariant);
 
     /// <summary>
@@ -66,8 +71,19 @@ public static class DetectorArchitectures
         "torchvision ResNet-50 (stride-2 stem and max-pool) with a 1- or 2-logit head (the usual fake-image detector)",
         ResNetOptions.ResNet50(1));
 
+    /// <summary>
+    /// Any network saved by torch.jit.trace or torch.jit.script (a .pt file is code: see the README's Security section),
+    /// described by a card. The template is unused: the file carries its own network.
+    /// </summary>
+    public static readonly DetectorArchitecture TorchScript = new("torchscript",
+        "a TorchScript detector (torch.jit.trace / torch.jit.script .pt) with its card", ResNetOptions.ResNet50(1), "torchscript");
+
+    /// <summary>Any network exported by torch.onnx.export, run by ONNX Runtime, described by a card.</summary>
+    public static readonly DetectorArchitecture Onnx = new("onnx",
+        "an ONNX detector (torch.onnx.export .onnx, run by ONNX Runtime) with its card", ResNetOptions.ResNet50(1), "onnx");
+
     /// <summary>Every registered architecture, default first.</summary>
-    public static IReadOnlyList<DetectorArchitecture> All { get; } = [Res50NoDown, ResNet50];
+    public static IReadOnlyList<DetectorArchitecture> All { get; } = [Res50NoDown, ResNet50, TorchScript, Onnx];
 
     /// <summary>The architecture used when none is named.</summary>
     public static DetectorArchitecture Default => Res50NoDown;

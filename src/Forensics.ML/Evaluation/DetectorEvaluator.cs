@@ -29,26 +29,6 @@ public sealed record EvalOptions
 
     /// <summary>Threads decoding and perturbing images ahead of the network.</summary>
     public int Workers { get; init; } = Math.Clamp(Environment.ProcessorCount - 1, 1, 8);
-
-    /// <summary>
-    /// Largest width x height scored at full size. The network's memory grows with the pixels (res50nodown keeps full
-    /// resolution through its first stage), so an image over it follows <see cref="Oversize"/>.
-    /// </summary>
-    public long MaxPixels { get; init; } = DefaultMaxPixels;
-
-    /// <summary>What happens to an image over <see cref="MaxPixels"/>.</summary>
-    public OversizePolicy Oversize { get; init; } = OversizePolicy.Refuse;
-
-    /// <summary>2048 x 2048 = 4,194,304 pixels: above every GenImage generator's output and most ImageNet photographs.</summary>
-    public const long DefaultMaxPixels = 2048L * 2048;
-}
-
-/// <summary>What an evaluation does with an image over its pixel limit.</summary>
-public enum OversizePolicy
-{
-    /// <summary>Not scored: listed by name among the skipped images, with its size and the limit. The reference protocol
-    /// scores full images (no resize, no crop), so changing the image would change what is measured.</summary>
-    Refuse,
 }
 
 /// <summary>The score of one image.</summary>
@@ -109,12 +89,16 @@ public static class DetectorEvaluator
             byPath.TryAdd(images[i].Path, images[i]);
         }
 
-        var planner = new EvalPlanner(images, options.Batching, options.Batching == EvalBatching.BySize ? options.MaxBatch : 1, options.Seed);
+        // The card may pin the batch: one image per forward, or exactly N (a short batch is filled up in Detector.Forward).
+        var card = detector.Card;
+        var batching = card.Batching == CardBatching.Single ? EvalBatching.Single : options.Batching;
+        var maxBatch = card.Batching == CardBatching.Fixed ? card.BatchSize : options.MaxBatch;
+        var planner = new EvalPlanner(images, batching, batching == EvalBatching.BySize ? maxBatch : 1, options.Seed,
+            sameSizeAfterPrepare: card.FixedInputSize);
         var scored = new List<(int Index, ImageScore Score)>(images.Count);
-        var model = detector.Model;
-        model.eval();
+        detector.Network.Eval();
         var limits = new ImageLimits { MaxPixels = options.MaxPixels };
-        using var loader = new BatchLoader(planner, (sample, _) => Prepare(sample, perturbation, options.Seed, limits),
+        using var loader = new BatchLoader(planner, (sample, _) => Prepare(sample, perturbation, options.Seed, card, limits),
             new LoaderOptions { Workers = Math.Max(1, options.Workers) });
         foreach (var batch in loader.Epoch(0, ct))
         {
@@ -123,15 +107,12 @@ public static class DetectorEvaluator
             using (no_grad())
             {
                 var input = batch.Images.to(detector.Device);
-                var logits = model.forward(input);
-                var fake = detector.FakeLogit(logits).to(ScalarType.Float64).cpu();
-                var values = fake.data<double>().ToArray();
+                // Sigmoid in double of the float32 logit, as the reference's numpy/torch post-processing (see Detector.Score).
+                var (logits, scores) = detector.Score(detector.Forward(input));
                 for (var row = 0; row < batch.Count; row++)
                 {
                     var sample = batch.Samples[row].Sample;
-                    // Sigmoid in double of the float32 logit, as the reference's numpy/torch post-processing.
-                    var score = 1.0 / (1.0 + Math.Exp(-values[row]));
-                    scored.Add((order[sample], new ImageScore(sample.RelativePath, sample.Label, sample.Generator, values[row], score)));
+                    scored.Add((order[sample], new ImageScore(sample.RelativePath, sample.Label, sample.Generator, logits[row], scores[row])));
                 }
             }
             progress?.Report(new EvalProgress(refused.Count + scored.Count + loader.Skipped.Count, all.Count, refused.Count + loader.Skipped.Count));
@@ -159,6 +140,20 @@ public static class DetectorEvaluator
         var image = ImageDecoder.Decode(sample.Path, limits);
         if (!perturbation.IsNone) image = perturbation.Apply(image, PerturbationSpec.SeedFor(sample.RelativePath, runSeed));
         return ImageOps.Normalize(image, ImageOps.ImageNetMean, ImageOps.ImageNetStd).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The network input for one image as <paramref name="card"/> says: decode -> perturb (seeded by the relative path)
+    /// -> size policy, value range, mean/std, channel order (<see cref="DetectorCard.Prepare"/>).
+    /// </summary>
+    public static Tensor Prepare(ImageSample sample, PerturbationSpec perturbation, ulong runSeed, DetectorCard card, ImageLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        ArgumentNullException.ThrowIfNull(card);
+        using var scope = NewDisposeScope();
+        var image = ImageDecoder.Decode(sample.Path, limits);
+        if (!perturbation.IsNone) image = perturbation.Apply(image, PerturbationSpec.SeedFor(sample.RelativePath, runSeed));
+        return card.Prepare(image).MoveToOuterDisposeScope();
     }
 
     /// <summary>The reason of an image refused for its size: "image too large (W x H; the limit is N pixels), refused by the evaluation's policy".</summary>

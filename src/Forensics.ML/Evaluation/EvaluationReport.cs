@@ -84,7 +84,7 @@ public sealed record EvaluationReport
     public static EvaluationReport Create(Detector detector, EvaluationSet data, ScoringResult result, EvalOptions options, MetricsOptions? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(detector);
-        return Create(detector.Architecture.Name, (detector.Options.BaseWidth, detector.Options.Layers, detector.Options.NumClasses),
+        return Create(detector.Architecture.Name, detector.Summary,
             detector.CheckpointPath, detector.CheckpointSha256, data, result, options, metrics);
     }
 

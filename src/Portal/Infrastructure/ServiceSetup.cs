@@ -98,6 +98,7 @@ public static class ServiceSetup
         services.AddTransient<IRunJob, CrossGeneratorJob>();
         services.AddTransient<IRunJob, AlignmentJob>();
         services.AddTransient<IRunJob, PipelineJob>();
+        services.AddTransient<IRunJob, Portal.Submissions.SubmissionJob>();
         services.AddTransient<ModelZooService>();
 
         var store = StoreOf(config);

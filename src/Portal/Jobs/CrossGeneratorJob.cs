@@ -26,7 +26,7 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
 
     /// <summary>Split: the test split (default "val", GenImage's test protocol); ValSplit: the split thresholds are calibrated on.</summary>
     public sealed record Config(long DatasetId, string Checkpoint, string? Arch = null, string? Split = "val", string Modes = "fixed",
-        long? ValDatasetId = null, string? ValSplit = "train", string CheckpointChosenOn = "unknown", long Seed = 0, int Bootstrap = 200);
+        long? ValDatasetId = null, string? ValSplit = "train", string CheckpointChosenOn = "unknown", long Seed = 0, int Bootstrap = 200, string? Card = null);
 
     public string Kind => KindName;
     public string Queue => JobQueues.Device;
@@ -42,6 +42,7 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
         if (ParseModes(c).Contains(ThresholdMode.CalibratedOnValidation)) await inputs.SplitAsync(val, c.ValSplit, "valSplit");
         CheckpointPath(c);
         JobInputs.DetectorArch(c.Arch);
+        inputs.DetectorCard(c.Card, c.Arch);
     }
 
     static List<ThresholdMode> ParseModes(Config c)
@@ -64,7 +65,7 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
 
         TorchRuntime.EnsureLoaded(options.Value.Torch);
         var device = TorchRuntime.ResolveDevice(options.Value.Torch.Device);
-        using var detector = DetectorCheckpoint.Load(CheckpointPath(c), string.IsNullOrEmpty(c.Arch) ? null : c.Arch, device);
+        using var detector = DetectorCheckpoint.Load(CheckpointPath(c), string.IsNullOrEmpty(c.Arch) ? null : c.Arch, device, inputs.DetectorCard(c.Card, c.Arch));
         EvaluationSet Load(Dataset d, string? split) =>
             EvaluationSet.FromManifest(DatasetManifest.Load(context.Paths.Data(d.ManifestPath!)), string.IsNullOrEmpty(split) ? null : split);
         var testSet = Load(test, c.Split);

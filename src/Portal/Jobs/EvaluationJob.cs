@@ -32,7 +32,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     /// to this dataset; no perturbation (the maps were made from the unperturbed images).
     /// </remarks>
     public sealed record Config(long DatasetId, string Checkpoint, string? Arch = null, string? Split = null, string? Perturbation = null,
-        string Batching = "single", int MaxBatch = 16, long Seed = 0, int Bootstrap = 1000, long? LareRunId = null);
+        string Batching = "single", int MaxBatch = 16, long Seed = 0, int Bootstrap = 1000, long? LareRunId = null, string? Card = null);
 
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -55,7 +55,11 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
             if (!string.IsNullOrWhiteSpace(c.Perturbation) && c.Perturbation.Trim() != "none")
                 throw new FieldException("perturbation", "no perturbation with lare2: the LaRE maps were computed on the unperturbed images");
         }
-        else JobInputs.DetectorArch(c.Arch, alsoKnown: Lare2Evaluator.Architecture);
+        else
+        {
+            JobInputs.DetectorArch(c.Arch, alsoKnown: Lare2Evaluator.Architecture);
+            inputs.DetectorCard(c.Card, c.Arch);
+        }
         if (!PerturbationSpec.TryParse(c.Perturbation, out _, out var error)) throw new FieldException("perturbation", error!);
         ParseBatching(c.Batching);
         if (c.MaxBatch < 1) throw new FieldException("maxBatch", "maxBatch must be at least 1");
@@ -122,9 +126,11 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     async Task<(ScoringResult, EvaluationReport)> ScoreDetectorAsync(RunContext context, Config c, string checkpoint,
         TorchSharp.torch.Device device, EvaluationSet set, IProgress<EvalProgress> progress, MetricsOptions metricsOptions)
     {
-        using var detector = DetectorCheckpoint.Load(checkpoint, string.IsNullOrEmpty(c.Arch) ? null : c.Arch, device);
-        await context.LogAsync($"checkpoint {checkpoint} ({detector.Architecture.Name}, width {detector.Options.BaseWidth}, " +
-                               $"layers [{string.Join(",", detector.Options.Layers)}], sha256 {detector.CheckpointSha256})");
+        using var detector = DetectorCheckpoint.Load(checkpoint, string.IsNullOrEmpty(c.Arch) ? null : c.Arch, device, inputs.DetectorCard(c.Card, c.Arch));
+        await context.LogAsync(detector.IsNative
+            ? $"checkpoint {checkpoint} ({detector.Architecture.Name}, width {detector.Options.BaseWidth}, " +
+              $"layers [{string.Join(",", detector.Options.Layers)}], sha256 {detector.CheckpointSha256})"
+            : $"checkpoint {checkpoint} ({detector.Architecture.Name}, sha256 {detector.CheckpointSha256}), card {detector.CardPath ?? "default"}: {detector.Card.ToJson().ReplaceLineEndings(" ")}");
 
         var evalOptions = new EvalOptions
         {
@@ -138,7 +144,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     }
 
     /// <summary>Final metrics at step 0: overall as "acc", "ap", ...; per generator as "acc/&lt;generator&gt;"; bootstrap intervals as "acc_ci_lo", "acc_ci_hi", ....</summary>
-    static async Task StoreMetricsAsync(RunContext context, EvaluationReport report)
+    internal static async Task StoreMetricsAsync(RunContext context, EvaluationReport report)
     {
         async Task Store(string suffix, DetectionReport r)
         {

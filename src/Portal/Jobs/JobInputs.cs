@@ -67,6 +67,24 @@ public sealed class JobInputs(IDbContextFactory<PortalDb> dbFactory, PortalPaths
                                              (alsoKnown is null ? "" : $", {alsoKnown}"));
     }
 
+    /// <summary>
+    /// The card of a detector package (arch torchscript or onnx): null when none is named (then MODEL.card.json beside the
+    /// model, or the default card, applies); otherwise an existing file under an allowed root that parses as a card. Errors
+    /// name "card" and, in the message, the card's own field.
+    /// </summary>
+    public string? DetectorCard(string? card, string? arch)
+    {
+        if (string.IsNullOrWhiteSpace(card)) return null;
+        var architecture = Forensics.ML.Detectors.DetectorArchitectures.All.FirstOrDefault(a => a.Name == arch);
+        if (architecture is not { IsPackage: true })
+            throw new FieldException("card", $"a card describes a TorchScript or ONNX detector (arch torchscript or onnx); arch is '{arch ?? "res50nodown"}'");
+        var path = ExistingFile(card, "card", "card");
+        try { Forensics.ML.Detectors.DetectorCard.Load(path); }
+        catch (Forensics.ML.Detectors.DetectorCardException e) { throw new FieldException("card", e.Message); }
+        catch (IOException e) { throw new FieldException("card", e.Message); }
+        return path;
+    }
+
     /// <summary>The canonical path of an existing file under an allowed root.</summary>
     public string ExistingFile(string path, string field, string what = "checkpoint")
     {

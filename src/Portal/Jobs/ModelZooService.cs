@@ -320,6 +320,8 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
     /// <summary>A single weights file: its state-dict keys (the safetensors header alone when it is one) decide.</summary>
     static (string? Kind, string? ArchOrError) InferFile(string file)
     {
+        // A TorchScript archive or an ONNX file is a detector package (model + card), not a state dict.
+        if (DetectorPackage.SniffFormat(file) is { } package) return (Detector, package);
         List<string> keys;
         try
         {
@@ -465,6 +467,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
     static ModelInspection InspectDetector(string file, string architecture)
     {
         if (!File.Exists(file)) throw new InvalidDataException("a detector must be a checkpoint file");
+        if (DetectorArchitectures.Get(architecture).IsPackage) return InspectPackage(file, architecture);
         int count;
         using (var weights = WeightsFile.Load(file)) count = weights.Count;
         try
@@ -481,6 +484,26 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
         {
             return new ModelInspection(Detector, architecture, Format(file), file, 0, "", KeyReport.From(report, count), null, null, null, null, null, null, null);
         }
+    }
+
+    /// <summary>
+    /// A TorchScript or ONNX detector: loaded and probed with a dummy batch under its card (MODEL.card.json beside it, or
+    /// the default card); a probe failure or a card that contradicts the network is refused naming the card's field.
+    /// </summary>
+    static ModelInspection InspectPackage(string file, string architecture)
+    {
+        try
+        {
+            using var detector = DetectorCheckpoint.Load(file, architecture, null, null);
+            var card = detector.Card;
+            var summary = $"{architecture} package, card {(detector.CardPath is null ? "default" : Path.GetFileName(detector.CardPath))}: " +
+                          $"{DetectorCard.PolicyName(card.SizePolicy)}{(card.Size is { } s ? $" {s.Height}x{s.Width}" : "")}, " +
+                          $"{DetectorCard.OutputName(card.Output)}{(card.Output == OutputKind.TwoClass ? $" (fake index {card.FakeIndex})" : "")}, " +
+                          $"batching {card.Batching.ToString().ToLowerInvariant()}{(card.Batching == CardBatching.Fixed ? $" {card.BatchSize}" : "")}; probe passed";
+            return new ModelInspection(Detector, architecture, architecture, file, 0, "", KeyReport.From(detector.LoadReport, 0), summary,
+                null, null, null, null, null, null);
+        }
+        catch (DetectorCardException e) { throw new FieldException("card", e.Message); }
     }
 
     static ModelInspection InspectLare(string file)

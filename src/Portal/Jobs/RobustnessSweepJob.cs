@@ -27,7 +27,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
 
     /// <summary>Severities: comma-separated ("clean,100,90,..."); empty: the axis's defaults.</summary>
     public sealed record Config(long DatasetId, string Checkpoint, string Axis, string? Severities = null, string? Arch = null,
-        string? Split = null, long Seed = 0, int Bootstrap = 200);
+        string? Split = null, long Seed = 0, int Bootstrap = 200, string? Card = null);
 
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -52,6 +52,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
         try { Severities(c); }
         catch (ArgumentException e) { throw new FieldException("severities", e.Message); }
         JobInputs.DetectorArch(c.Arch);
+        inputs.DetectorCard(c.Card, c.Arch);
     }
 
     string CheckpointPath(Config c) => inputs.ExistingFile(c.Checkpoint, "checkpoint");
@@ -71,7 +72,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
         TorchRuntime.EnsureLoaded(options.Value.Torch);
         var device = TorchRuntime.ResolveDevice(options.Value.Torch.Device);
         var checkpoint = CheckpointPath(c);
-        using var detector = DetectorCheckpoint.Load(checkpoint, string.IsNullOrEmpty(c.Arch) ? null : c.Arch, device);
+        using var detector = DetectorCheckpoint.Load(checkpoint, string.IsNullOrEmpty(c.Arch) ? null : c.Arch, device, inputs.DetectorCard(c.Card, c.Arch));
         var set = EvaluationSet.FromManifest(DatasetManifest.Load(context.Paths.Data(dataset.ManifestPath!)), string.IsNullOrEmpty(c.Split) ? null : c.Split);
         var clean = await CachedCleanScoresAsync(c, checkpoint, set);
         if (clean is not null) await context.LogAsync($"clean point: reusing the scores of evaluation run {clean.Value.RunId}");
@@ -111,6 +112,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
             if (e is null || e.DatasetId != c.DatasetId || !string.IsNullOrWhiteSpace(e.Perturbation) && e.Perturbation != "none") continue;
             if (!string.Equals(e.Split ?? "", c.Split ?? "", StringComparison.OrdinalIgnoreCase) || e.Seed != c.Seed) continue;
             if (!string.Equals(e.Arch ?? "", c.Arch ?? "", StringComparison.OrdinalIgnoreCase)) continue;
+            if (!string.Equals(e.Card ?? "", c.Card ?? "", StringComparison.Ordinal)) continue;
             string path;
             try { path = paths.ResolveAllowed(e.Checkpoint); } catch (PathNotAllowedException) { continue; }
             if (path != checkpoint) continue;

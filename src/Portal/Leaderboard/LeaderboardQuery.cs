@@ -259,7 +259,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     static async Task SummariseNewRunsAsync(DbConnection connection, Dialect sql, CancellationToken ct)
     {
         const string newRuns = $"""
-            SELECT 1 FROM "Runs" r WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}')
+            SELECT 1 FROM "Runs" r WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}', '{Portal.Submissions.SubmissionJob.KindName}')
               AND NOT EXISTS (SELECT 1 FROM "LeaderboardEntries" e WHERE e."RunId" = r."Id") LIMIT 1
             """;
         // A read first: most queries find nothing new, and an INSERT would take the database's write lock even then.
@@ -288,7 +288,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
                      (SELECT {sql.Join("g", sql.Char(LeaderboardEntry.GeneratorSeparator), "g")}
                         FROM (SELECT substr(m."Name", length('acc' || modes.Suffix) + 2) AS g FROM "RunMetrics" m WHERE {Family("acc")} ORDER BY m."Name") AS gs) AS Generators
               FROM "Runs" r CROSS JOIN modes
-              WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}')
+              WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}', '{Portal.Submissions.SubmissionJob.KindName}')
                 AND NOT EXISTS (SELECT 1 FROM "LeaderboardEntries" e WHERE e."RunId" = r."Id")
             ) AS summary
             -- A mode the run did not record has no generators and gets no entry.
