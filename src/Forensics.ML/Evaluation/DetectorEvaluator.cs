@@ -29,6 +29,29 @@ public sealed record EvalOptions
 
     /// <summary>Threads decoding and perturbing images ahead of the network.</summary>
     public int Workers { get; init; } = Math.Clamp(Environment.ProcessorCount - 1, 1, 8);
+
+    /// <summary>
+    /// Largest width x height scored at full size. The network's memory grows with the pixels (res50nodown keeps full
+    /// resolution through its first stage), so an image over it follows <see cref="Oversize"/>.
+    /// </summary>
+    public long MaxPixels { get; init; } = DefaultMaxPixels;
+
+    /// <summary>What happens to an image over <see cref="MaxPixels"/>.</summary>
+    public OversizePolicy Oversize { get; init; } = OversizePolicy.Refuse;
+
+    /// <summary>
+    /// 1024 x 1024 = 1,048,576 pixels: every GenImage generator's output. A full-size res50nodown (stride-1 stem, batch 1,
+    /// fp32, no_grad) measured 10-13 KB of peak resident memory per input pixel on CPU, so about 11-13 GB at this limit.
+    /// </summary>
+    public const long DefaultMaxPixels = 1024L * 1024;
+}
+
+/// <summary>What an evaluation does with an image over its pixel limit.</summary>
+public enum OversizePolicy
+{
+    /// <summary>Not scored: listed by name among the skipped images, with its size and the limit. The reference protocol
+    /// scores full images (no resize, no crop), so changing the image would change what is measured.</summary>
+    Refuse,
 }
 
 /// <summary>The score of one image.</summary>
@@ -142,6 +165,10 @@ public static class DetectorEvaluator
         return ImageOps.Normalize(image, ImageOps.ImageNetMean, ImageOps.ImageNetStd).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The reason of an image refused for its size: "image too large (W x H; the limit is N pixels), refused by the evaluation's policy".</summary>
+    public static string Refused(int width, int height, long maxPixels) =>
+        $"{ImageLimits.TooLarge(width, height, maxPixels)}, refused by the evaluation's policy";
+
     /// <summary>
     /// The network input for one image as <paramref name="card"/> says: decode -> perturb (seeded by the relative path)
     /// -> size policy, value range, mean/std, channel order (<see cref="DetectorCard.Prepare"/>).
@@ -155,10 +182,6 @@ public static class DetectorEvaluator
         if (!perturbation.IsNone) image = perturbation.Apply(image, PerturbationSpec.SeedFor(sample.RelativePath, runSeed));
         return card.Prepare(image).MoveToOuterDisposeScope();
     }
-
-    /// <summary>The reason of an image refused for its size: "image too large (W x H; the limit is N pixels), refused by the evaluation's policy".</summary>
-    public static string Refused(int width, int height, long maxPixels) =>
-        $"{ImageLimits.TooLarge(width, height, maxPixels)}, refused by the evaluation's policy";
 
     // The loader prefixes the exception type; a decode failure's own message already says what is wrong with the file.
     private static string Reason(string loaderReason)

@@ -71,7 +71,7 @@ public sealed record DemoCost(ModelCost Macs, double AlignSecondsPerImage, doubl
         {
             using var scope = TorchSharp.torch.NewDisposeScope();
             using var autoencoder = AutoencoderKL.FromPretrained(vae.Path);
-            var images = reals.Select(ImageDecoder.Decode).ToList();
+            var images = reals.Select(p => ImageDecoder.Decode(p)).ToList();
             using (TorchSharp.torch.no_grad()) autoencoder.Reconstruct(images[0].unsqueeze(0) * 2 - 1, sample: false).Dispose(); // warm-up
             var clock = Stopwatch.StartNew();
             using (TorchSharp.torch.no_grad())

@@ -180,7 +180,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
     /// </summary>
     public async Task<ModelCost> CostAsync(long autoencoderId, long unetId, int? steps, int imageSize = CostImageSize, CancellationToken ct = default)
     {
-        ConfigLimits.AtMost("steps", steps, options.Value.Limits.Steps, nameof(ConfigLimits.Steps));
+        if (steps is { } requested) ConfigLimits.AtMost("steps", requested, options.Value.Limits.Steps, nameof(ConfigLimits.Steps));
         if (steps < 1) throw new FieldException("steps", "steps must be at least 1");
         if (imageSize is < 8 or > 4096) throw new FieldException("size", "size must be between 8 and 4096");
         var ae = await GetAsync(autoencoderId) ?? throw new FieldException("autoencoder", $"no model with id {autoencoderId}");
