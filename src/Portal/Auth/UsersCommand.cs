@@ -49,7 +49,13 @@ public static class UsersCommand
             await stderr.WriteLineAsync($"--role must be one of {string.Join(", ", Roles.All)}\n{Usage}");
             return 2;
         }
-        tokenName ??= "bootstrap";
+        tokenName = tokenName?.Trim() ?? "bootstrap";
+        // Checked before anything is stored, so a refused token name never leaves a user without its token.
+        if (tokenName.Length is 0 or > 100)
+        {
+            await stderr.WriteLineAsync($"--token must be a name of 1 to 100 characters\n{Usage}");
+            return 2;
+        }
 
         var builder = Host.CreateApplicationBuilder(hostArgs.ToArray());
         PortalConfiguration.AddAppSettings(builder.Configuration);

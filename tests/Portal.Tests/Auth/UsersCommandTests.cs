@@ -41,6 +41,9 @@ public sealed partial class UsersCommandTests
         var (usage, usageText) = await RunAsync(tmp.Path, "add", "someone", "--role", "boss");
         Assert.Equal(2, usage);
         Assert.Contains("--role must be one of admin, researcher, viewer", usageText);
+        var (longName, longText) = await RunAsync(tmp.Path, "add", "someone", "--role", "viewer", "--token", new string('t', 101));
+        Assert.Equal(2, longName);
+        Assert.Contains("--token must be a name of 1 to 100 characters", longText);
 
         // The portal on the same store: the token acts as an admin, and there is no setup link to open any more.
         await using var app = new PortalFactory(tmp.Path);
@@ -60,5 +63,6 @@ public sealed partial class UsersCommandTests
         Assert.EndsWith("(command line)", created.UserName);
         Assert.Contains(events, e => e.Action == "token.create" && e.Detail == "deploy script" && e.UserName.EndsWith("(command line)"));
         Assert.Equal(1, await db.Users.CountAsync(u => u.UserName == "ci-admin"));
+        Assert.False(await db.Users.AnyAsync(u => u.UserName == "someone"), "a refused command stored a user");
     }
 }
