@@ -14,7 +14,7 @@ namespace Portal.Submissions;
 /// into metrics by the same code as evaluations (EvaluationReport) and stored as an ordinary run of kind "submission",
 /// so the leaderboard lists it (architecture "submitted", the uploader and the file's SHA-256 in the detector column).
 /// </summary>
-public sealed class SubmissionJob(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths) : IRunJob
+public sealed class SubmissionJob(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths, Portal.Auth.CurrentUser? currentUser = null) : IRunJob
 {
     readonly JobInputs inputs = new(dbFactory, paths);
 
@@ -39,6 +39,9 @@ public sealed class SubmissionJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     public async Task ValidateAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "submission");
+        // The uploader is who queues it: a config sent to POST /api/runs cannot name someone else.
+        if (currentUser is not null && await currentUser.GetAsync() is { IsSystem: false } actor && actor.Name != c.Uploader)
+            throw new FieldException("uploader", $"a submission's uploader is the account that submits it ({actor.Name})");
         await ParseAsync(c);
     }
 

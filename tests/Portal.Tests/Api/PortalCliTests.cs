@@ -29,6 +29,37 @@ public class PortalCliTests
 
 
     [Fact]
+    public async Task The_cli_submits_scores_and_prints_the_rows_the_portal_refused()
+    {
+        using var tmp = new TempDir();
+        ImageFolders.Aligned(tmp.Sub("aligned"), train: 3, val: 3, side: 20, fakeSeedBase: 1000);
+        var url = $"http://127.0.0.1:{LoopbackPort.Free()}";
+        using var portal = WorkerProcess.Start(["--urls", url], tmp.Path);
+        var http = new HttpClient { BaseAddress = new Uri(url) };
+        await portal.WaitAnsweringAsync(http);
+        var admin = await StoreUsers.AdminTokenAsync(tmp.Path);
+        http.DefaultRequestHeaders.Authorization = new("Bearer", admin);
+        var registered = await http.PostJsonAsync("/api/datasets", new { name = "aligned", path = "aligned" }, 202);
+        Assert.Equal("succeeded", (await Wait.RunFinishedAsync(http, registered.GetProperty("runId").GetInt64(), TimeSpan.FromSeconds(120))).GetProperty("status").GetString());
+        var datasetId = registered.GetProperty("id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var paths = Directory.GetFiles(tmp.Sub("aligned"), "*.png", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(tmp.Sub("aligned"), f).Replace('\\', '/')).Order(StringComparer.Ordinal).ToList();
+
+        File.WriteAllText(tmp.Sub("scores.csv"), "path,score\n" + string.Join("\n", paths.Select((p, i) => $"{p},{(i % 5) / 5.0}")) + "\n");
+        var submitted = await CliAsync(url, admin, "submit", "--dataset", datasetId, "--detector", "external", "--scores", tmp.Sub("scores.csv"));
+        Assert.True(submitted.Code == 0, submitted.Err);
+        var run = JsonDocument.Parse(submitted.Out).RootElement;
+        Assert.Equal("submission", run.GetProperty("kind").GetString());
+        Assert.Equal("succeeded", (await Wait.RunFinishedAsync(http, run.GetProperty("id").GetInt64(), TimeSpan.FromSeconds(60))).GetProperty("status").GetString());
+
+        File.WriteAllText(tmp.Sub("short.csv"), "path,score\n" + string.Join("\n", paths.Skip(1).Select(p => $"{p},0.5")) + "\n");
+        var refused = await CliAsync(url, admin, "submit", "--dataset", datasetId, "--detector", "external", "--scores", tmp.Sub("short.csv"));
+        Assert.Equal(1, refused.Code);
+        Assert.Contains("400", refused.Err);
+        Assert.Contains("not scored: " + paths[0], refused.Err);
+    }
+
+    [Fact]
     public async Task The_cli_queues_lists_shows_and_cancels_runs_with_a_token_and_prints_the_portals_refusals()
     {
         using var tmp = new TempDir();
