@@ -20,7 +20,12 @@ public sealed record TorchOptions
 
 /// <summary>What the loaded torch reports about itself.</summary>
 public sealed record TorchStatus(bool Loaded, string? TorchSharpVersion, string Device, int Threads, bool CudaAvailable,
-    string? Workaround, string? Error);
+    string? Workaround, string? Error)
+{
+    /// <summary>Set when this host's oneDNN convolutions failed <see cref="MkldnnConvolutionCheck"/> and libtorch's own
+    /// convolutions are used instead; null where oneDNN computes correctly (nothing is changed there).</summary>
+    public string? ConvolutionWorkaround { get; init; }
+}
 
 /// <summary>
 /// Loads TorchSharp's native libraries on any host, once per process. libLibTorchSharp.so of TorchSharp 0.107.0 lists a
@@ -78,8 +83,10 @@ public static class TorchRuntime
                 var device = ResolveDevice(options.Device);
                 using (var probe = torch.ones(2, 2, device: device)) _ = probe.sum().item<float>();
                 if (options.Tuning) DisableUnusableNnpack(logger);
+                var convolutionWorkaround = MkldnnConvolutionCheck.DisableIfWrong(logger);
                 status = new TorchStatus(true, typeof(torch).Assembly.GetName().Version?.ToString(), device.ToString(),
-                    torch.get_num_threads(), torch.cuda.is_available(), workaround, null);
+                    torch.get_num_threads(), torch.cuda.is_available(), workaround, null)
+                { ConvolutionWorkaround = convolutionWorkaround };
                 logger.LogInformation("Torch loaded: device {Device}, {Threads} threads", status.Device, status.Threads);
             }
             catch (Exception e)
