@@ -111,7 +111,7 @@ public sealed class ResultsPresentationTests : PortalComponentTest
 
         var charts = RunMetricCharts.Group(metrics);
         var loss = charts.Single(c => c.Title == "loss");
-        Assert.True(loss.Smooth);
+        Assert.True(loss.Smooth && loss.IntegerX);
         var validation = charts.Single(c => c.Title == RunMetricCharts.ValidationTitle);
         Assert.Equal("epoch", validation.XLabel);
         Assert.True(validation.IntegerX && validation.Percent && validation.Markers);

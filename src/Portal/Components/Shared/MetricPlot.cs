@@ -154,8 +154,9 @@ public static partial class MetricPlot
             plot.Axes.SetLimitsY(0, 100);
         if (spec.LogY && yValues.Count > 0)
         {
-            var lo = Math.Floor(yValues.Min());
-            var hi = Math.Max(lo + 1, Math.Ceiling(yValues.Max()));
+            // Half a decade of room on each side, so a constant lr sits mid-chart between two labelled decades.
+            var lo = Math.Floor(yValues.Min() - 0.5);
+            var hi = Math.Ceiling(yValues.Max() + 0.5);
             var decades = Enumerable.Range((int)lo, (int)(hi - lo) + 1).Select(d => (double)d).ToArray();
             plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(decades,
                 decades.Select(d => "1e" + d.ToString("0", CultureInfo.InvariantCulture)).ToArray());
@@ -320,7 +321,7 @@ public static class RunMetricCharts
         var best = BestEpoch(byName.GetValueOrDefault(BestEpochMetric));
         var charts = new List<ChartSpec>();
         if (byName.Remove("loss", out var loss))
-            charts.Add(new ChartSpec("loss", new Dictionary<string, IReadOnlyList<ChartPoint>> { ["loss"] = loss }) { XLabel = "step", YLabel = "loss", Smooth = true });
+            charts.Add(new ChartSpec("loss", new Dictionary<string, IReadOnlyList<ChartPoint>> { ["loss"] = loss }) { XLabel = "step", YLabel = "loss", Smooth = true, IntegerX = true });
         var validation = new Dictionary<string, IReadOnlyList<ChartPoint>>(StringComparer.Ordinal);
         foreach (var name in ValidationSeries)
             if (byName.Remove(name, out var points)) validation[name] = points;
