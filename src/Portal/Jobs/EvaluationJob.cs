@@ -52,7 +52,11 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
             if (!string.IsNullOrWhiteSpace(c.Perturbation) && c.Perturbation.Trim() != "none")
                 throw new FieldException("perturbation", "no perturbation with lare2: the LaRE maps were computed on the unperturbed images");
         }
-        else JobInputs.DetectorArch(c.Arch, alsoKnown: Lare2Evaluator.Architecture);
+        else
+        {
+            JobInputs.DetectorArch(c.Arch, alsoKnown: Lare2Evaluator.Architecture);
+            JobInputs.DetectorCheckpointFits(CheckpointPath(c), c.Arch, options.Value.Torch);
+        }
         if (!PerturbationSpec.TryParse(c.Perturbation, out _, out var error)) throw new FieldException("perturbation", error!);
         ParseBatching(c.Batching);
         if (c.MaxBatch is < 1 or > 1024) throw new FieldException("maxBatch", "maxBatch must be between 1 and 1024");

@@ -46,6 +46,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
         try { Severities(c); }
         catch (ArgumentException e) { throw new FieldException("severities", e.Message); }
         JobInputs.DetectorArch(c.Arch);
+        JobInputs.DetectorCheckpointFits(CheckpointPath(c), c.Arch, options.Value.Torch);
     }
 
     string CheckpointPath(Config c) => inputs.ExistingFile(c.Checkpoint, "checkpoint");

@@ -60,7 +60,9 @@ public sealed class PipelineFormTests : PortalComponentTest
         Assert.Null(config["evaluate"]);
         Assert.Empty(config["sweeps"]!.AsArray());
         Assert.Equal((2, 5L), ((int)config["train"]!["epochs"]!, (long)config["train"]!["seed"]!));
-        cut.WaitForAssertion(() => Assert.Contains("No stage started yet.", cut.Find("[data-testid=pipeline-cell-stages]").TextContent), Patience);
+        // Before its first stage starts, the pipeline's plan shows: a training stage only (no alignment, test or sweep).
+        cut.WaitForAssertion(() => Assert.Equal(["train"], cut.FindAll("[data-testid=pipeline-cell-stages] [data-testid=pipeline-stage]").Select(s => s.GetAttribute("data-stage"))), Patience);
+        Assert.Equal("planned", cut.Find("[data-testid=pipeline-cell-stages] [data-testid=pipeline-stage]").GetAttribute("data-state"));
 
         // A bad training field comes back under its stage name, on the epochs input, and queues nothing.
         cut.Find("#pipeline-epochs").Change("0");
