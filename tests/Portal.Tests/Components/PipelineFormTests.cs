@@ -78,7 +78,8 @@ public sealed class PipelineFormTests : PortalComponentTest
         cut.Find("#queue-experiment").Click();
         cut.WaitForAssertion(() => Assert.Equal(3, Queue.Enqueued.Count), Patience);
         Assert.Equal([1L, 2L], new[] { 1, 2 }.Select(i => (long)QueuedConfig(i)["train"]!["seed"]!));
-        Assert.Contains("train.seed=1", cut.Find("[data-testid=experiment-cells]").TextContent);
+        // The page shows the grid once it has also re-read its history of grids.
+        cut.WaitForAssertion(() => Assert.Contains("train.seed=1", cut.Find("[data-testid=experiment-cells]").TextContent), Patience);
         Assert.Equal(2, cut.FindAll("[data-testid=pipeline-cell-stages]").Count);
     }
 
