@@ -62,11 +62,20 @@ public static class ApiEndpoints
                 _ => TypedResults.NoContent(),
             })
             .WithSummary("Delete a finished run (its owner or an admin): the row, its metrics, log, leaderboard entries and artifact rows; its files under data/runs/{id} stay. 204; 409 while queued or running");
-        api.MapPost("/runs/{id:long}/rerun", async Task<Results<Accepted<RunDto>, NotFound<ProblemDetailsLite>>> (long id, RunService runs) =>
-            await runs.RerunAsync(id) is { } r
-                ? TypedResults.Accepted($"/api/runs/{r.Id}", RunDto.From(r, r.OwnerId is null ? null : (await runs.ActorAsync()).Name))
-                : TypedResults.NotFound(NotFound("run", id)))
-            .WithSummary("Queue a new run with the same kind, config and seed");
+        api.MapPost("/runs/{id:long}/rerun", async Task<IResult> (long id, RunService runs) =>
+            {
+                try
+                {
+                    return await runs.RerunAsync(id) is { } r
+                        ? TypedResults.Accepted($"/api/runs/{r.Id}", RunDto.From(r, r.OwnerId is null ? null : (await runs.ActorAsync()).Name))
+                        : TypedResults.NotFound(NotFound("run", id));
+                }
+                catch (FieldException e) { return FieldProblem(e); }
+            })
+            .WithSummary("Queue a new run with the same kind, config and seed; 409 while the run is queued or running");
+        api.MapGet("/runs/{id:long}/queue", async Task<IResult> (long id, RunService runs) =>
+                await runs.QueuePlaceAsync(id, show: 20) is { } place ? TypedResults.Ok(place) : TypedResults.NotFound(NotFound("queued run", id)))
+            .WithSummary("A queued run's place: its queue, position (1 = next), the runs running there and the runs ahead of it; 404 unless queued");
         return app;
     }
 
@@ -92,7 +101,7 @@ public static class ApiEndpoints
 
     /// <summary>A 400/409 problem-details answer that names the field.</summary>
     public static IResult FieldProblem(FieldException e) => e.Status == 400
-        ? TypedResults.ValidationProblem(new Dictionary<string, string[]> { [e.Field] = [e.Message] }, detail: e.Message, title: $"invalid {e.Field}")
+        ? TypedResults.ValidationProblem(e.Errors.ToDictionary(p => p.Key, p => new[] { p.Value }), detail: e.Message, title: $"invalid {e.Field}")
         : TypedResults.Problem(e.Message, statusCode: e.Status, title: $"conflicting {e.Field}",
             extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [e.Field] = [e.Message] } });
 

@@ -5,6 +5,8 @@ namespace Portal.Api;
 
 /// <summary>POST /api/models body: a name, a path under an allowed root, and optionally the kind and architecture (else inferred).</summary>
 public sealed record RegisterModelRequest(string? Name, string? Path, string? Kind, string? Architecture);
+/// <summary>PUT /api/models/{id}/name body: the new name.</summary>
+public sealed record RenameModelRequest(string? Name);
 /// <summary>201 answer to a model registration.</summary>
 public sealed record RegisterModelResponse(long Id, string Kind, string? Architecture);
 
@@ -29,6 +31,15 @@ public static class ZooEndpoints
         api.MapGet("/{id:long}", async (long id, ModelZooService zoo) =>
             await zoo.GetAsync(id) is { } w ? Results.Ok(ModelDto.From(w, await zoo.InspectionAsync(w))) : NotFound(id))
             .WithSummary("One model with its card and inspection (key report, MACs)");
+        api.MapPut("/{id:long}/name", async (long id, RenameModelRequest? body, ModelZooService zoo, CancellationToken ct) =>
+            {
+                try
+                {
+                    return await zoo.RenameAsync(id, body?.Name, ct) is { } w ? Results.Ok(ModelDto.From(w)) : NotFound(id);
+                }
+                catch (FieldException e) { return ApiEndpoints.FieldProblem(e); }
+            })
+            .WithSummary("Rename a model (the name the leaderboard and matrix show): {\"name\": \"...\"}; 400 naming the field, 409 when the name is taken");
         api.MapGet("/cost", CostAsync)
             .WithSummary("Alignment (encode + decode) vs generation (steps x UNet + decode) MACs of one image: ?autoencoder=ID&unet=ID&steps=50&size=256");
         return app;

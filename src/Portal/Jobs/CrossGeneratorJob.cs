@@ -40,9 +40,10 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
         await inputs.SplitAsync(test, c.Split, "split");
         var val = c.ValDatasetId is { } v ? await ReadyAsync(v, "valDatasetId") : test;
         if (ParseModes(c).Contains(ThresholdMode.CalibratedOnValidation)) await inputs.SplitAsync(val, c.ValSplit, "valSplit");
-        CheckpointPath(c);
+        var checkpoint = CheckpointPath(c);
         JobInputs.DetectorArch(c.Arch);
         inputs.DetectorCard(c.Card, c.Arch);
+        JobInputs.DetectorCheckpointFits(checkpoint, c.Arch, options.Value.Torch);
     }
 
     static List<ThresholdMode> ParseModes(Config c)

@@ -10,6 +10,18 @@ public sealed class FieldException(string field, string message, int status = 40
     public string Field { get; } = field;
     /// <summary>400 for invalid input, 409 for a conflict with something stored.</summary>
     public int Status { get; } = status;
+
+    /// <summary>Every invalid field found by the check that threw, this one first, so a form shows them all at once.</summary>
+    public IReadOnlyDictionary<string, string> Errors { get; private init; } = new Dictionary<string, string> { [field] = message };
+
+    /// <summary>Throws one exception naming every field of <paramref name="errors"/> (in order), if there is any.</summary>
+    public static void ThrowIfAny(IReadOnlyList<KeyValuePair<string, string>> errors)
+    {
+        if (errors.Count == 0) return;
+        var all = new Dictionary<string, string>();
+        foreach (var (f, m) in errors) all.TryAdd(f, m);
+        throw new FieldException(errors[0].Key, errors[0].Value) { Errors = all };
+    }
 }
 
 /// <summary>Registers datasets and reads them back. Shared by the UI, the API and the jobs.</summary>
@@ -21,19 +33,28 @@ public sealed class DatasetService(IDbContextFactory<PortalDb> dbFactory, Portal
         var actor = await runs.ActorAsync();
         if (!actor.CanQueue) throw new Auth.AccessDeniedException($"{actor.Name} ({actor.Role ?? "no role"}) may not register datasets: it needs the researcher or admin role");
         name = name?.Trim();
-        if (string.IsNullOrEmpty(name)) throw new FieldException("name", "name is required");
-        if (name.Length > 200) throw new FieldException("name", "name must be at most 200 characters");
-        if (string.IsNullOrWhiteSpace(path)) throw new FieldException("path", "path is required");
-        string resolved;
-        try { resolved = paths.ResolveAllowed(path); }
-        catch (PathNotAllowedException e) { throw new FieldException("path", e.Message); }
-        if (!Directory.Exists(resolved))
-            throw new FieldException("path", File.Exists(resolved) ? $"'{path}' is a file, not a folder" : $"folder '{path}' does not exist");
+        // Both fields are checked before anything is reported, so the form shows every problem at once.
+        var errors = new List<KeyValuePair<string, string>>();
+        if (string.IsNullOrEmpty(name)) errors.Add(new("name", "name is required"));
+        else if (name.Length > 200) errors.Add(new("name", "name must be at most 200 characters"));
+        string resolved = "";
+        if (string.IsNullOrWhiteSpace(path)) errors.Add(new("path", "path is required"));
+        else
+        {
+            try
+            {
+                resolved = paths.ResolveAllowed(path);
+                if (!Directory.Exists(resolved))
+                    errors.Add(new("path", File.Exists(resolved) ? $"'{path}' is a file, not a folder" : $"folder '{path}' does not exist"));
+            }
+            catch (PathNotAllowedException e) { errors.Add(new("path", e.Message)); }
+        }
+        FieldException.ThrowIfAny(errors);
 
         await using var db = await dbFactory.CreateDbContextAsync();
         if (await db.Datasets.AnyAsync(d => d.Name == name))
             throw new FieldException("name", $"a dataset named '{name}' already exists", 409);
-        var dataset = new Dataset { Name = name, Path = resolved, Status = DatasetStatus.Registering, CreatedAt = DateTime.UtcNow,
+        var dataset = new Dataset { Name = name!, Path = resolved, Status = DatasetStatus.Registering, CreatedAt = DateTime.UtcNow,
             RegisteredBy = actor.IsSystem ? null : actor.Name };
         db.Datasets.Add(dataset);
         try { await db.SaveChangesAsync(); }
@@ -72,6 +93,15 @@ public sealed class DatasetService(IDbContextFactory<PortalDb> dbFactory, Portal
         if (dataset.Status == DatasetStatus.Failed) dataset.Status = DatasetStatus.Registering;
         await db.SaveChangesAsync();
         return run;
+    }
+
+    /// <summary>The dataset of this name when its registration failed, else null (the form offers to scan it again).</summary>
+    public async Task<Dataset?> FailedNamedAsync(string? name)
+    {
+        name = name?.Trim();
+        if (string.IsNullOrEmpty(name)) return null;
+        await using var db = await dbFactory.CreateDbContextAsync();
+        return await db.Datasets.AsNoTracking().SingleOrDefaultAsync(d => d.Name == name && d.Status == DatasetStatus.Failed);
     }
 
     public async Task<List<Dataset>> ListAsync()

@@ -59,6 +59,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         {
             JobInputs.DetectorArch(c.Arch, alsoKnown: Lare2Evaluator.Architecture);
             inputs.DetectorCard(c.Card, c.Arch);
+            JobInputs.DetectorCheckpointFits(CheckpointPath(c), c.Arch, options.Value.Torch);
         }
         if (!PerturbationSpec.TryParse(c.Perturbation, out _, out var error)) throw new FieldException("perturbation", error!);
         ParseBatching(c.Batching);

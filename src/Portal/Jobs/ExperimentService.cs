@@ -85,6 +85,27 @@ public sealed class ExperimentService(IDbContextFactory<PortalDb> dbFactory, Run
         return new Experiment(id, request, cells, await SummarizeAsync(cells));
     }
 
+    /// <summary>
+    /// The grids queued so far, newest first (by when their request was last queued), each with its cells' current runs
+    /// and summary; at most <paramref name="take"/>. A stored request that no longer expands (its job was removed) is skipped.
+    /// </summary>
+    public async Task<IReadOnlyList<(Experiment Experiment, DateTime QueuedAt)>> HistoryAsync(int take = 20)
+    {
+        var folder = paths.Data("experiments");
+        if (!Directory.Exists(folder)) return [];
+        var files = new DirectoryInfo(folder).GetFiles("*.json").OrderByDescending(f => f.LastWriteTimeUtc).Take(take).ToList();
+        var history = new List<(Experiment, DateTime)>();
+        foreach (var f in files)
+        {
+            try
+            {
+                if (await GetAsync(Path.GetFileNameWithoutExtension(f.Name)) is { } e) history.Add((e, f.LastWriteTimeUtc));
+            }
+            catch (Exception ex) when (ex is FieldException or JsonException or InvalidDataException) { }
+        }
+        return history;
+    }
+
     /// <summary>The experiment id: the first 16 hex digits of the request's canonical hash, so the same request has the same id.</summary>
     public static string ExperimentId(ExperimentRequest request) =>
         RunService.ConfigHash("experiment", JsonSerializer.Serialize(request, Json))[..16];

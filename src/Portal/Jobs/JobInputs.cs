@@ -85,6 +85,45 @@ public sealed class JobInputs(IDbContextFactory<PortalDb> dbFactory, PortalPaths
         return path;
     }
 
+    // Verdicts by file (path, size, time) and architecture: a job checks its config again when it starts, and a form
+    // sent twice should not load the weights twice.
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, long, DateTime, string), string?> CheckpointVerdicts = new();
+
+    /// <summary>
+    /// Refuses a checkpoint whose weights are another network's than <paramref name="arch"/> (null or empty: the default
+    /// detector): it is loaded on the CPU, strictly, as the job will load it, and a mismatch is a <see cref="FieldException"/>
+    /// on <paramref name="field"/> naming the missing, unexpected and mis-shaped keys. A file that is no readable checkpoint
+    /// at all is left to the job, which reports it when it loads it.
+    /// </summary>
+    public static void DetectorCheckpointFits(string resolvedPath, string? arch, Forensics.ML.Runtime.TorchOptions torch, string field = "checkpoint")
+    {
+        var architecture = string.IsNullOrWhiteSpace(arch) ? Forensics.ML.Detectors.DetectorArchitectures.Default.Name : arch.Trim();
+        // TorchScript and ONNX packages are probed with their card by DetectorCard and by the job itself.
+        if (Forensics.ML.Detectors.DetectorArchitectures.All.FirstOrDefault(a => a.Name == architecture) is { IsPackage: true }) return;
+        var file = new FileInfo(resolvedPath);
+        var key = (file.FullName, file.Length, file.LastWriteTimeUtc, architecture);
+        if (!CheckpointVerdicts.TryGetValue(key, out var verdict))
+        {
+            verdict = null;
+            try
+            {
+                Forensics.ML.Runtime.TorchRuntime.EnsureLoaded(torch);
+                using var detector = Forensics.ML.Detectors.DetectorCheckpoint.Load(file.FullName, architecture);
+            }
+            catch (Forensics.ML.Detectors.DetectorCheckpointException e)
+            {
+                verdict = $"the checkpoint does not load into {architecture}: {e.Message}";
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException or InvalidOperationException)
+            {
+                // Not a readable checkpoint, or torch unavailable here: the job reports it when it loads the file.
+            }
+            if (CheckpointVerdicts.Count > 256) CheckpointVerdicts.Clear();
+            CheckpointVerdicts[key] = verdict;
+        }
+        if (verdict is not null) throw new FieldException(field, verdict);
+    }
+
     /// <summary>The canonical path of an existing file under an allowed root.</summary>
     public string ExistingFile(string path, string field, string what = "checkpoint")
     {

@@ -133,6 +133,31 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
         return (model, inspection);
     }
 
+    /// <summary>
+    /// Renames a zoo entry (the name the leaderboard, the matrix and the forms show): researcher or admin; blank or too long:
+    /// 400 on "name"; taken by another entry: 409; unknown id: null.
+    /// </summary>
+    public async Task<ModelWeights?> RenameAsync(long id, string? name, CancellationToken ct = default)
+    {
+        var actor = currentUser is null ? Auth.Actor.System : await currentUser.GetAsync();
+        if (!actor.CanQueue) throw new Auth.AccessDeniedException($"{actor.Name} ({actor.Role ?? "no role"}) may not rename models: it needs the researcher or admin role");
+        name = name?.Trim();
+        if (string.IsNullOrEmpty(name)) throw new FieldException("name", "name is required");
+        if (name.Length > 200) throw new FieldException("name", "name must be at most 200 characters");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var model = await db.Weights.SingleOrDefaultAsync(w => w.Id == id, ct);
+        if (model is null) return null;
+        if (model.Name == name) return model;
+        if (await db.Weights.AnyAsync(w => w.Name == name && w.Id != id, ct))
+            throw new FieldException("name", $"a model named '{name}' already exists", 409);
+        var old = model.Name;
+        model.Name = name;
+        try { await db.SaveChangesAsync(ct); }
+        catch (DbUpdateException) { throw new FieldException("name", $"a model named '{name}' already exists", 409); }
+        if (!actor.IsSystem && audit is not null) await audit.RecordAsync("model.rename", $"model:{id}", $"{old} -> {name}", actor.Name);
+        return model;
+    }
+
     public async Task<List<ModelWeights>> ListAsync(string? kind = null)
     {
         await using var db = await dbFactory.CreateDbContextAsync();

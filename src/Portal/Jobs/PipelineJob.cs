@@ -15,6 +15,12 @@ namespace Portal.Jobs;
 public sealed record PipelineChild(string Stage, long RunId, string Kind, string Status, double Progress, string? Phase, string? Error, bool Created);
 
 /// <summary>
+/// A stage a pipeline's config plans, in the order it runs, with its share of the pipeline's work (Weight): training
+/// dominates, so a pipeline's progress moves with it instead of jumping when a short stage ends.
+/// </summary>
+public sealed record PlannedStage(string Stage, string Kind, double Weight);
+
+/// <summary>
 /// The aligned-dataset paper's experiment as one run: align (optional) -> train -> cross-generator evaluation -> robustness
 /// sweeps. Each stage is an ordinary child run (align, train, crossgen, sweep) taken through the grid's reuse-by-config-hash
 /// rule (<see cref="ExperimentService.ReuseOrCreateAsync"/>), so a pipeline queued twice, or taken up again after a
@@ -178,14 +184,15 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
         var experiments = context.Services.GetRequiredService<ExperimentService>();
         var ct = context.CancellationToken;
         var sweeps = c.Sweeps ?? [];
-        var stages = (c.Align is null ? 0 : 1) + 1 + (c.Evaluate is null ? 0 : 1) + sweeps.Length;
+        var plan = Plan(c);
+        var stages = plan.Count;
         var done = 0;
         try
         {
             var trainDatasetId = c.TrainDatasetId;
             if (c.Align is not null)
             {
-                var align = await StageAsync(context, experiments, "align", AlignmentJob.KindName, await AlignConfigAsync(c), c.Align.Seed, done++, stages);
+                var align = await StageAsync(context, experiments, "align", AlignmentJob.KindName, await AlignConfigAsync(c), c.Align.Seed, done++, plan);
                 await using var db = await dbFactory.CreateDbContextAsync(CancellationToken.None);
                 var aligned = await db.Datasets.AsNoTracking().SingleOrDefaultAsync(d => d.RegistrationRunId == align.Id && d.Status == DatasetStatus.Ready, CancellationToken.None)
                               ?? throw new InvalidOperationException($"stage align: run {align.Id} succeeded but left no ready dataset");
@@ -194,7 +201,7 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
             }
 
             var trainConfig = TrainConfig(c, trainDatasetId);
-            var train = await StageAsync(context, experiments, "train", TrainingJob.KindName, trainConfig, c.Train?.Seed, done++, stages);
+            var train = await StageAsync(context, experiments, "train", TrainingJob.KindName, trainConfig, c.Train?.Seed, done++, plan);
             string checkpoint;
             await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
             {
@@ -213,7 +220,7 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
             foreach (var p in pending) queued.Add((p.Stage, await StartStageAsync(context, experiments, p.Stage, p.Kind, p.Config, p.Seed)));
             foreach (var (stage, run) in queued)
             {
-                var finished = await WaitAsync(context, stage, run.Id, done++, stages);
+                var finished = await WaitAsync(context, stage, run.Id, done++, plan);
                 if (stage == "crossgen") await CopyHeadlineMetricsAsync(context, finished.Id);
             }
             context.ReportProgress(1, "done");
@@ -228,10 +235,49 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
     }
 
     /// <summary>Takes the stage's child run (reused or created) and waits until it succeeds.</summary>
-    async Task<Run> StageAsync(RunContext context, ExperimentService experiments, string stage, string kind, JsonObject config, long? seed, int index, int stages)
+    async Task<Run> StageAsync(RunContext context, ExperimentService experiments, string stage, string kind, JsonObject config, long? seed, int index,
+        IReadOnlyList<PlannedStage> plan)
     {
         var run = await StartStageAsync(context, experiments, stage, kind, config, seed);
-        return await WaitAsync(context, stage, run.Id, index, stages);
+        return await WaitAsync(context, stage, run.Id, index, plan);
+    }
+
+    /// <summary>Shares of the work by stage kind: an alignment decodes and encodes every real once, training runs epochs of both, an evaluation or a sweep point scores once.</summary>
+    public static IReadOnlyDictionary<string, double> StageWeights { get; } = new Dictionary<string, double>
+    {
+        [AlignmentJob.KindName] = 2, [TrainingJob.KindName] = 10, [CrossGeneratorJob.KindName] = 1, [RobustnessSweepJob.KindName] = 1,
+    };
+
+    /// <summary>The stages the config plans, in order: align (optional), train, crossgen (optional), one per sweep.</summary>
+    public static IReadOnlyList<PlannedStage> Plan(Config c)
+    {
+        var plan = new List<PlannedStage>();
+        if (c.Align is not null) plan.Add(new("align", AlignmentJob.KindName, StageWeights[AlignmentJob.KindName]));
+        plan.Add(new("train", TrainingJob.KindName, StageWeights[TrainingJob.KindName]));
+        if (c.Evaluate is not null) plan.Add(new("crossgen", CrossGeneratorJob.KindName, StageWeights[CrossGeneratorJob.KindName]));
+        // A sweep's share grows with its points (the clean one comes from the cache).
+        var sweeps = c.Sweeps ?? [];
+        for (var i = 0; i < sweeps.Length; i++)
+        {
+            double points;
+            try
+            {
+                points = string.IsNullOrWhiteSpace(sweeps[i].Severities) ? Forensics.ML.Protocols.SweepAxes.DefaultSeverities(sweeps[i].Axis).Count
+                    : Forensics.ML.Protocols.SweepAxes.ParseSeverities(sweeps[i].Axis, sweeps[i].Severities!).Count;
+            }
+            catch (ArgumentException) { points = 1; }
+            plan.Add(new($"sweeps[{i}]", RobustnessSweepJob.KindName, StageWeights[RobustnessSweepJob.KindName] * Math.Max(1, points - 1) / 4));
+        }
+        return plan;
+    }
+
+    /// <summary>The pipeline's progress with stages 0..index-1 done and stage <paramref name="index"/> at <paramref name="stageProgress"/> (0..1), weighted by the plan.</summary>
+    public static double Progress(IReadOnlyList<PlannedStage> plan, int index, double stageProgress)
+    {
+        var total = plan.Sum(p => p.Weight);
+        if (total <= 0) return 0;
+        var done = plan.Take(index).Sum(p => p.Weight) + (index < plan.Count ? plan[index].Weight * Math.Clamp(stageProgress, 0, 1) : 0);
+        return Math.Clamp(done / total, 0, 1);
     }
 
     async Task<Run> StartStageAsync(RunContext context, ExperimentService experiments, string stage, string kind, JsonObject config, long? seed)
@@ -246,15 +292,15 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
     }
 
     /// <summary>Polls the child until it finishes; the pipeline's progress is the stages done plus the child's own progress.</summary>
-    async Task<Run> WaitAsync(RunContext context, string stage, long runId, int index, int stages)
+    async Task<Run> WaitAsync(RunContext context, string stage, long runId, int index, IReadOnlyList<PlannedStage> plan)
     {
         while (true)
         {
             Run run;
             await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
                 run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == runId, CancellationToken.None);
-            context.ReportProgress((index + (run.Status == RunStatus.Succeeded ? 1 : run.Progress)) / stages,
-                $"{stage} ({index + 1}/{stages}): run {runId} {Status(run.Status)}{(run.Phase is { Length: > 0 } p ? ", " + p : "")}");
+            context.ReportProgress(Progress(plan, index, run.Status == RunStatus.Succeeded ? 1 : run.Progress),
+                $"{stage} ({index + 1}/{plan.Count}): run {runId} {Status(run.Status)}{(run.Phase is { Length: > 0 } p ? ", " + p : "")}");
             switch (run.Status)
             {
                 case RunStatus.Succeeded:
@@ -345,4 +391,24 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
     }
 
     static string Status(RunStatus status) => status.ToString().ToLowerInvariant();
+
+    /// <summary>The pipelines that took run <paramref name="childRunId"/> as a stage: (pipeline run id, stage name).</summary>
+    public static async Task<IReadOnlyList<(long PipelineRunId, string Stage)>> ParentsAsync(IDbContextFactory<PortalDb> dbFactory, long childRunId)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        double id = childRunId;
+        var rows = await db.RunMetrics.AsNoTracking().Where(m => m.Name.StartsWith(ChildMetric) && m.Value == id && m.Step == 0)
+            .Select(m => new { m.RunId, m.Name }).ToListAsync();
+        return rows.Select(r => (r.RunId, r.Name[ChildMetric.Length..])).Distinct().OrderBy(r => r.RunId).ToList();
+    }
+
+    /// <summary>The plan of pipeline run <paramref name="pipelineRunId"/> (empty when its config cannot be read).</summary>
+    public static async Task<IReadOnlyList<PlannedStage>> PlanAsync(IDbContextFactory<PortalDb> dbFactory, long pipelineRunId)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var json = await db.Runs.AsNoTracking().Where(r => r.Id == pipelineRunId && r.Kind == KindName).Select(r => r.ConfigJson).SingleOrDefaultAsync();
+        if (json is null) return [];
+        try { return JsonSerializer.Deserialize<Config>(json, JobInputs.Json) is { } c ? Plan(c) : []; }
+        catch (JsonException) { return []; }
+    }
 }

@@ -53,6 +53,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
         catch (ArgumentException e) { throw new FieldException("severities", e.Message); }
         JobInputs.DetectorArch(c.Arch);
         inputs.DetectorCard(c.Card, c.Arch);
+        JobInputs.DetectorCheckpointFits(CheckpointPath(c), c.Arch, options.Value.Torch);
     }
 
     string CheckpointPath(Config c) => inputs.ExistingFile(c.Checkpoint, "checkpoint");

@@ -16,6 +16,15 @@ public enum CancelOutcome { NotFound, AlreadyFinished, Canceled, Requested }
 /// <summary>The outcome of a delete request.</summary>
 public enum DeleteOutcome { NotFound, NotFinished, Deleted }
 
+/// <summary>A run ahead of a queued one: running now, or queued before it.</summary>
+public sealed record QueuedAhead(long Id, string Kind, RunStatus Status, double Progress, DateTime? StartedAt);
+
+/// <summary>
+/// Where a queued run stands: its queue, its place among the queued runs there (1 = next to start), how many runs that
+/// queue is running now, the first few runs ahead of it, and how many there are in all.
+/// </summary>
+public sealed record QueuePlace(string Queue, int Position, int Running, IReadOnlyList<QueuedAhead> Ahead, int AheadCount);
+
 /// <summary>
 /// Creates, cancels, re-runs, tags and deletes runs. Shared by the UI, the API and other jobs. The acting user (none in a
 /// job: the portal itself) must be a researcher or admin to queue, and the run's owner or an admin to change a run;
@@ -157,12 +166,34 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
     }
 
     /// <summary>Queues a new run with the same kind, config and seed; the old run stays as it was.</summary>
+    /// <summary>
+    /// The runs ahead of a queued run on its queue: those running there now, then those queued there before it (the queue
+    /// hands runs out in order). Null when the run does not exist or is not queued.
+    /// </summary>
+    public async Task<QueuePlace?> QueuePlaceAsync(long runId, int show = 5)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.Id, r.Queue, r.Status }).SingleOrDefaultAsync();
+        if (run is null || run.Status != RunStatus.Queued) return null;
+        var ahead = db.Runs.AsNoTracking().Where(r => r.Queue == run.Queue &&
+            (r.Status == RunStatus.Running || (r.Status == RunStatus.Queued && r.Id < run.Id)));
+        var count = await ahead.CountAsync();
+        // Running first, then the queued ones in the order they will start.
+        var first = await ahead.OrderBy(r => r.Status == RunStatus.Running ? 0 : 1).ThenBy(r => r.Id).Take(show)
+            .Select(r => new QueuedAhead(r.Id, r.Kind, r.Status, r.Progress, r.StartedAt)).ToListAsync();
+        var running = await ahead.CountAsync(r => r.Status == RunStatus.Running);
+        return new QueuePlace(run.Queue, count - running + 1, running, first, count);
+    }
+
     public async Task<Run?> RerunAsync(long runId)
     {
         Run? old;
         await using (var db = await dbFactory.CreateDbContextAsync())
             old = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId);
         if (old is null) return null;
+        // A run still queued or running has no outcome to repeat yet; re-running it would only queue a duplicate.
+        if (!old.IsFinished)
+            throw new FieldException("id", $"run {runId} is {old.Status.ToString().ToLowerInvariant()}: only a finished run can be re-run", 409);
         var rerun = await CreateAsync(old.Kind, old.ConfigJson, old.Seed, old.Id, RunTags.Parse(old.Tags));
         foreach (var hook in jobs.OfType<IRerunHook>().Where(h => h.Kind == old.Kind)) await hook.OnRerunAsync(old, rerun);
         return rerun;

@@ -48,7 +48,7 @@ public sealed record LeaderboardCell(double Mean, double? Sd, int N, double? Pub
 public sealed record LeaderboardRow(string Source, string Detector, string Arch, long? DatasetId, string Dataset, string Split,
     string Perturbation, string Threshold, IReadOnlyList<long> RunIds, IReadOnlyList<long> Seeds,
     IReadOnlyDictionary<string, LeaderboardCell> Acc, IReadOnlyDictionary<string, LeaderboardCell> Ap,
-    LeaderboardCell? MeanAcc, LeaderboardCell? MeanAp, string? ComparedTo = null, string? Citation = null)
+    LeaderboardCell? MeanAcc, LeaderboardCell? MeanAp, string? ComparedTo = null, string? Citation = null, long? ModelId = null)
 {
     /// <summary>The latest run of the row (null for a paper row).</summary>
     public long? RunId => RunIds.Count > 0 ? RunIds[^1] : null;
@@ -60,6 +60,17 @@ public sealed record LeaderboardRow(string Source, string Detector, string Arch,
 
 /// <summary>One page of the leaderboard: Total rows over every page, the generator columns (the same on every page).</summary>
 public sealed record LeaderboardPage(int Total, IReadOnlyList<LeaderboardRow> Rows, IReadOnlyList<string> Generators);
+
+/// <summary>
+/// One benchmark of the leaderboard: a dataset the filtered runs were evaluated on, its generators (GenImage's in the
+/// paper's order, then the others by name), and whether every generator is one of GenImage's, so that the paper's rows
+/// belong beside it.
+/// </summary>
+public sealed record LeaderboardBenchmark(long? DatasetId, string Dataset, IReadOnlyList<string> Generators, bool GenImageShaped)
+{
+    /// <summary>The dataset filter that selects exactly this benchmark (its id; its name when it has none).</summary>
+    public string Filter => DatasetId is { } id ? id.ToString(CultureInfo.InvariantCulture) : Dataset;
+}
 
 /// <summary>
 /// The detectors x generators pivot over succeeded "evaluate" and "crossgen" runs. Each run is first summarised once into
@@ -129,7 +140,45 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             ? ([], await CountAsync(connection, sql, filter, ct))
             : await GroupsAsync(connection, sql, filter, sort, desc, measuredSkip, measuredTake, ct);
         var rows = await MeasuredRowsAsync(connection, sql, groups, baseline, ct);
+        rows = await WithModelIdsAsync(db, rows, ct);
         return new LeaderboardPage(published.Count + measuredTotal, [.. pagePublished, .. rows], generators);
+    }
+
+    /// <summary>
+    /// The benchmarks the filtered runs cover (every filter but the paper's rows applies), by dataset name: one table each,
+    /// so that a small demo set never shares columns (or the paper's rows) with GenImage.
+    /// </summary>
+    public async Task<IReadOnlyList<LeaderboardBenchmark>> BenchmarksAsync(LeaderboardRequest request, CancellationToken ct = default)
+    {
+        var filter = Filter.From(request);
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        await db.Database.OpenConnectionAsync(ct);
+        var connection = db.Database.GetDbConnection();
+        var sql = new Dialect(db.Database.IsNpgsql());
+        await SummariseNewRunsAsync(connection, sql, ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = Selected(command, sql, filter) + " SELECT DISTINCT DatasetId, Dataset, Generators FROM sel";
+        var found = new Dictionary<(long?, string), HashSet<string>>();
+        await using (var reader = await command.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct))
+            {
+                var key = (reader.IsDBNull(0) ? (long?)null : reader.GetInt64(0), reader.GetString(1));
+                if (!found.TryGetValue(key, out var set)) found[key] = set = new HashSet<string>(StringComparer.Ordinal);
+                set.UnionWith(reader.GetString(2).Split(LeaderboardEntry.GeneratorSeparator));
+            }
+        return found.Select(p => new LeaderboardBenchmark(p.Key.Item1, p.Key.Item2, Columns(p.Value.ToList(), false),
+                p.Value.All(g => PublishedBaselines.GenImageLabel(g) is not null)))
+            .OrderByDescending(b => b.GenImageShaped).ThenBy(b => b.Dataset, StringComparer.OrdinalIgnoreCase).ToList();
+    }
+
+    /// <summary>The zoo entry behind each measured row's detector name, so pages can link (and rename) it.</summary>
+    static async Task<List<LeaderboardRow>> WithModelIdsAsync(PortalDb db, List<LeaderboardRow> rows, CancellationToken ct)
+    {
+        if (rows.Count == 0) return rows;
+        var names = rows.Select(r => r.Detector).Distinct().ToList();
+        var ids = await db.Weights.AsNoTracking().Where(w => names.Contains(w.Name)).Select(w => new { w.Name, w.Id }).ToListAsync(ct);
+        var byName = ids.GroupBy(w => w.Name).ToDictionary(g => g.Key, g => g.Min(w => w.Id));
+        return rows.Select(r => byName.TryGetValue(r.Detector, out var id) ? r with { ModelId = id } : r).ToList();
     }
 
     /// <summary>

@@ -31,11 +31,14 @@ public sealed class AuthPagesTests : PortalComponentTest
     public void Admin_sees_cancel_and_rerun_on_any_run()
     {
         var running = Add(NewRun(RunStatus.Running, 0.3));
+        var failed = Add(NewRun(RunStatus.Failed, 0.3));
         var runs = Render<Runs>();
         Assert.Single(runs.FindAll("[data-testid=cancel-run]"));
         var detail = Render<RunDetail>(p => p.Add(x => x.Id, running));
         Assert.Single(detail.FindAll("[data-testid=cancel-run]"));
-        Assert.Single(detail.FindAll("[data-testid=rerun]"));
+        // Re-run is offered once a run has finished, not while it is queued or running.
+        Assert.Empty(detail.FindAll("[data-testid=rerun]"));
+        Assert.Single(Render<RunDetail>(p => p.Add(x => x.Id, failed)).FindAll("[data-testid=rerun]"));
     }
 
     [Fact]
@@ -54,8 +57,11 @@ public sealed class AuthPagesTests : PortalComponentTest
         Assert.Equal([mineId.ToString()], runs.FindAll("[data-testid=cancel-run]").Select(b => b.GetAttribute("data-run-id")));
         Assert.Empty(Render<RunDetail>(p => p.Add(x => x.Id, theirsId)).FindAll("[data-testid=cancel-run]"));
         Assert.Empty(Render<RunDetail>(p => p.Add(x => x.Id, systems)).FindAll("[data-testid=cancel-run]"));
-        // Re-running is queueing a new run of one's own: allowed on any run.
-        Assert.Single(Render<RunDetail>(p => p.Add(x => x.Id, theirsId)).FindAll("[data-testid=rerun]"));
+        // Re-running is queueing a new run of one's own: allowed on any finished run.
+        var theirsDone = NewRun(RunStatus.Succeeded, 1);
+        theirsDone.OwnerId = "id-bob";
+        Assert.Single(Render<RunDetail>(p => p.Add(x => x.Id, Add(theirsDone))).FindAll("[data-testid=rerun]"));
+        Assert.Empty(Render<RunDetail>(p => p.Add(x => x.Id, theirsId)).FindAll("[data-testid=rerun]"));
     }
 
     [Fact]

@@ -60,7 +60,9 @@ public sealed class PipelineFormTests : PortalComponentTest
         Assert.Null(config["evaluate"]);
         Assert.Empty(config["sweeps"]!.AsArray());
         Assert.Equal((2, 5L), ((int)config["train"]!["epochs"]!, (long)config["train"]!["seed"]!));
-        cut.WaitForAssertion(() => Assert.Contains("No stage started yet.", cut.Find("[data-testid=pipeline-cell-stages]").TextContent), Patience);
+        // Before its first stage starts, the pipeline's plan shows: a training stage only (no alignment, test or sweep).
+        cut.WaitForAssertion(() => Assert.Equal(["train"], cut.FindAll("[data-testid=pipeline-cell-stages] [data-testid=pipeline-stage]").Select(s => s.GetAttribute("data-stage"))), Patience);
+        Assert.Equal("planned", cut.Find("[data-testid=pipeline-cell-stages] [data-testid=pipeline-stage]").GetAttribute("data-state"));
 
         // A bad training field comes back under its stage name, on the epochs input, and queues nothing.
         cut.Find("#pipeline-epochs").Change("0");
@@ -76,7 +78,8 @@ public sealed class PipelineFormTests : PortalComponentTest
         cut.Find("#queue-experiment").Click();
         cut.WaitForAssertion(() => Assert.Equal(3, Queue.Enqueued.Count), Patience);
         Assert.Equal([1L, 2L], new[] { 1, 2 }.Select(i => (long)QueuedConfig(i)["train"]!["seed"]!));
-        Assert.Contains("train.seed=1", cut.Find("[data-testid=experiment-cells]").TextContent);
+        // The page shows the grid once it has also re-read its history of grids.
+        cut.WaitForAssertion(() => Assert.Contains("train.seed=1", cut.Find("[data-testid=experiment-cells]").TextContent), Patience);
         Assert.Equal(2, cut.FindAll("[data-testid=pipeline-cell-stages]").Count);
     }
 

@@ -133,6 +133,17 @@ public sealed class RunPagesTests : PortalComponentTest
         }
         cut.WaitForAssertion(() => Assert.Contains("scanned 10 files", cut.Find("[data-testid=run-log]").TextContent), Live);
 
+        // Re-run appears once the run has finished.
+        Assert.Empty(cut.FindAll("#rerun"));
+        using (var db = Db())
+        {
+            var r = db.Runs.Single(x => x.Id == id);
+            r.Status = RunStatus.Succeeded;
+            r.Progress = 1;
+            r.FinishedAt = DateTime.UtcNow;
+            db.SaveChanges();
+        }
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("#rerun")), Live);
         cut.Find("#rerun").Click();
         cut.WaitForAssertion(() => Assert.Matches(@"/runs/\d+$", nav.Uri));
         using var check = Db();

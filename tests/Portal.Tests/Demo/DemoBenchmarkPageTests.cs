@@ -25,7 +25,11 @@ public class DemoBenchmarkPageTests : DemoBenchmarkTestBase
         Assert.All(runs, run => Assert.Equal(PipelineJob.KindName, run.Kind));
         Assert.All(runs, run => Assert.Contains(DemoBenchmark.Tag, RunTags.Parse(run.Tags)));
         cut.WaitForAssertion(() => Assert.All(runs, run => Assert.Contains($"#{run.Id}", cut.Markup)));
-        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("[data-testid=pipeline-stages-empty]")));
+        // The whole plan shows before any stage starts: every stage planned, training among them, and the pipeline's progress.
+        cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll("[data-testid=stage-planned]")));
+        Assert.All(cut.FindAll("[data-testid=pipeline-stage]"), s => Assert.Equal("planned", s.GetAttribute("data-state")));
+        Assert.Contains("train", cut.FindAll("[data-testid=pipeline-stage]").Select(s => s.GetAttribute("data-stage")));
+        Assert.NotNull(cut.Find("[data-testid=demo-pipeline-progress] [data-testid=run-progress]"));
 
         // A second click reuses the pipeline.
         cut.Find("#demo-run").Click();
