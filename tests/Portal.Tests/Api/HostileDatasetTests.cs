@@ -84,7 +84,7 @@ public class HostileDatasetTests
         await using var app = new PortalFactory(tmp.Path);
         var again = app.CreateClient();
         var rescan = await again.PostJsonAsync($"/api/datasets/{id}/rescan", new { }, 202);
-        Assert.Equal("registering", (await again.GetJsonAsync($"/api/datasets/{id}")).GetProperty("status").GetString());
+        Assert.Contains((await again.GetJsonAsync($"/api/datasets/{id}")).GetProperty("status").GetString(), new[] { "registering", "ready" });
         Assert.Equal("succeeded", (await Wait.RunFinishedAsync(again, rescan.GetProperty("runId").GetInt64())).GetProperty("status").GetString());
         Assert.Equal("ready", (await again.GetJsonAsync($"/api/datasets/{id}")).GetProperty("status").GetString());
     }
