@@ -433,9 +433,13 @@ public static class DemoResults
         IReadOnlyList<DemoShortcutRow> rows;
         try
         {
-            rows = await Task.Run(() => ShortcutRows(minigen.Path, aligned?.Path));
+            rows = await Task.Run(() =>
+            {
+                Forensics.ML.Runtime.TorchRuntime.EnsureLoaded();
+                return ShortcutRows(minigen.Path, aligned?.Path);
+            });
         }
-        catch (Exception e) when (e is Forensics.ML.Imaging.ImageDecodeException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is Forensics.ML.Imaging.ImageDecodeException or IOException or UnauthorizedAccessException or ArgumentException)
         {
             return []; // unreadable images: no table (not cached, so a repaired folder is measured)
         }

@@ -14,11 +14,13 @@ public class DemoBenchmarkPageTests : DemoBenchmarkTestBase
         var cut = Render<Portal.Components.Pages.Demo>();
         Assert.Equal("Run the demo benchmark", cut.Find("#demo-run").TextContent.Trim());
         // The results load asynchronously (the shortcut statistics read images off the render thread).
-        cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=demo-table]").Count));
+        cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=demo-table]").Count), TimeSpan.FromSeconds(60));
         Assert.NotNull(cut.Find("[data-testid=demo-sanity]"));
+        // The shortcut table measures the test split's images: reals first, then each generator.
+        Assert.Equal(["real", "ldm_nearest", "ldm_transpose", "dcgan"], cut.FindAll("[data-testid=demo-shortcut] tbody tr").Select(r => r.GetAttribute("data-row")));
         Assert.All(cut.FindAll("[data-testid=demo-verdict]"), v => Assert.StartsWith("not measured yet", v.TextContent.Trim()));
 
-        cut.Find("#demo-run").Click();
+        await cut.InvokeAsync(() => cut.Find("#demo-run").Click());
         cut.WaitForAssertion(() => Assert.Equal(DemoBenchmark.Seeds.Count, Queue.Enqueued.Count));
         var runs = await RunsAsync();
         Assert.Equal(DemoBenchmark.Seeds.Count, runs.Count);
@@ -31,15 +33,15 @@ public class DemoBenchmarkPageTests : DemoBenchmarkTestBase
         Assert.Contains("train", cut.FindAll("[data-testid=pipeline-stage]").Select(s => s.GetAttribute("data-stage")));
         Assert.NotNull(cut.Find("[data-testid=demo-pipeline-progress] [data-testid=run-progress]"));
 
-        // A second click reuses the pipeline.
-        cut.Find("#demo-run").Click();
+        // A second click reuses the pipelines.
+        await cut.InvokeAsync(() => cut.Find("#demo-run").Click());
         cut.WaitForAssertion(() => Assert.False(cut.Find("#demo-run").HasAttribute("disabled")));
         Assert.Equal(DemoBenchmark.Seeds.Count, (await RunsAsync()).Count);
         Assert.Equal(DemoBenchmark.Seeds.Count, Queue.Enqueued.Count);
     }
 
     [Fact]
-    public void Without_minigenimage_the_button_shows_what_is_missing()
+    public async Task Without_minigenimage_the_button_shows_what_is_missing()
     {
         using (var db = Db())
         {
@@ -47,8 +49,9 @@ public class DemoBenchmarkPageTests : DemoBenchmarkTestBase
             db.SaveChanges();
         }
         var cut = Render<Portal.Components.Pages.Demo>();
-        cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=demo-table]").Count));
-        cut.Find("#demo-run").Click();
+        cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=demo-table]").Count), TimeSpan.FromSeconds(60));
+        // The page re-renders as it polls: find and click in one dispatch.
+        await cut.InvokeAsync(() => cut.Find("#demo-run").Click());
         cut.WaitForAssertion(() => Assert.Contains("registering, not ready yet", cut.Find("[data-testid=demo-error]").TextContent));
         Assert.Empty(Queue.Enqueued);
     }

@@ -48,6 +48,37 @@ public sealed class DemoBootstrapTests(DemoModels models) : IClassFixture<DemoMo
         await factory.Services.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContextAsync();
 
     [Fact]
+    public async Task The_cost_endpoint_takes_a_zoo_generator_with_its_own_ddim_steps()
+    {
+        using var data = new TempDir();
+        await using var portal = Portal(data.Path, models.ModelsDir);
+        await StartAsync(portal);
+        long vae, ldm, dcgan;
+        await using (var db = await DbAsync(portal))
+        {
+            vae = (await db.Weights.SingleAsync(w => w.Name == "vae-nearest")).Id;
+            ldm = (await db.Weights.SingleAsync(w => w.Name == "ldm_nearest")).Id;
+            dcgan = (await db.Weights.SingleAsync(w => w.Name == "dcgan")).Id;
+        }
+        using var client = portal.CreateClient();
+        using var response = await client.GetAsync($"/api/models/cost?autoencoder={vae}&unet={ldm}&size=64");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, body);
+        var cost = System.Text.Json.JsonDocument.Parse(body).RootElement;
+        // The generator's generator.json samples with 2 DDIM steps (DemoModels), no guidance: one UNet pass per step.
+        Assert.Equal(2, cost.GetProperty("steps").GetInt32());
+        Assert.Equal(2 * cost.GetProperty("unetMacsPerStep").GetInt64() + cost.GetProperty("decodeMacs").GetInt64(), cost.GetProperty("generationMacs").GetInt64());
+        Assert.True(cost.GetProperty("unetMacsPerStep").GetInt64() > 0);
+        // Steps given still win.
+        using var fifty = await client.GetAsync($"/api/models/cost?autoencoder={vae}&unet={ldm}&steps=50&size=64");
+        Assert.Equal(50, System.Text.Json.JsonDocument.Parse(await fifty.Content.ReadAsStringAsync()).RootElement.GetProperty("steps").GetInt32());
+        // A GAN has no UNet: a 400 naming unet.
+        using var gan = await client.GetAsync($"/api/models/cost?autoencoder={vae}&unet={dcgan}");
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, gan.StatusCode);
+        Assert.Contains("unet", await gan.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task First_start_builds_minigenimage_and_registers_the_demo_models_and_a_restart_adds_nothing()
     {
         using var data = new TempDir();
