@@ -124,6 +124,9 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         ConfigLimits.AtMost("width", c.Width, limits.Width, nameof(limits.Width));
         ConfigLimits.AtMost("crop", c.Crop, limits.ImageSize, nameof(limits.ImageSize));
         foreach (var blocks in c.Layers ?? []) ConfigLimits.AtMost("layers", blocks, limits.LayerBlocks, nameof(limits.LayerBlocks));
+        if (c.Augmentation?.ResizeSize is { } resize) ConfigLimits.AtMost("augmentation.resizeSize", resize, limits.ImageSize, nameof(limits.ImageSize));
+        if (c.Augmentation?.CutoutSize is { } cutout) ConfigLimits.AtMost("augmentation.cutoutSize", cutout, limits.ImageSize, nameof(limits.ImageSize));
+        if (c.Patience is { } patience) ConfigLimits.AtMost("patience", patience, limits.Epochs, nameof(limits.Epochs));
     }
 
     /// <summary>The training-set selection of the config; null when it selects everything.</summary>
