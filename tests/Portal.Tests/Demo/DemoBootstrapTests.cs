@@ -30,6 +30,7 @@ public sealed class CapturedLog : ILoggerProvider
 }
 
 /// <summary>The demo on start: MiniGenImage built and registered, the demo models in the zoo, once.</summary>
+[Collection(Support.TorchThreadsCollection.Name)]
 public sealed class DemoBootstrapTests(DemoModels models) : IClassFixture<DemoModels>
 {
     static PortalFactory Portal(string dataDir, string modelsDir, bool enabled = true, CapturedLog? log = null) =>

@@ -10,6 +10,7 @@ using SkiaSharp;
 namespace Portal.Tests.Jobs;
 
 /// <summary>The "align" job through the API: reconstructions beside their reals, a new dataset with lineage, resumable, then trainable.</summary>
+[Collection(Support.TorchThreadsCollection.Name)]
 public class AlignmentJobTests
 {
     static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "fixtures", .. parts]);

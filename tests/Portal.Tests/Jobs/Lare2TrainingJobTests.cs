@@ -24,6 +24,7 @@ namespace Portal.Tests.Jobs;
 /// scored by the evaluate job as by Lare2Evaluator; a run left running by a crash resumes after the restart to the weights of an
 /// uninterrupted one; bad fields are 400 naming the field.
 /// </summary>
+[Collection(Support.TorchThreadsCollection.Name)]
 public class Lare2TrainingJobTests
 {
     /// <summary>A diffusers SD folder assembled from the small reference components (only the model files).</summary>

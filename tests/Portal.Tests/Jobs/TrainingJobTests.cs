@@ -9,6 +9,7 @@ using SkiaSharp;
 namespace Portal.Tests.Jobs;
 
 /// <summary>The "train" job: synced aligned-pair training queued through the API, with curves, artifact and zoo entry.</summary>
+[Collection(Support.TorchThreadsCollection.Name)]
 public class TrainingJobTests
 {
     [Fact]
