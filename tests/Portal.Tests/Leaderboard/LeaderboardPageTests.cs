@@ -58,7 +58,7 @@ public class LeaderboardPageTests : PortalComponentTest
             var body = page.Find($"#leaderboard-table-{dataset} tbody").TextContent;
             Assert.Contains("det-a", body);
             Assert.DoesNotContain("b_v2", body);
-        }, TimeSpan.FromSeconds(10));
+        }, TimeSpan.FromSeconds(30));
         Assert.Equal("/api/leaderboard.tex?perturbation=jpeg%3A75", page.Find("#leaderboard-tex").GetAttribute("href"));
     }
 
