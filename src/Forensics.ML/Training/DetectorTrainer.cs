@@ -163,14 +163,7 @@ public static class DetectorTrainer
             profile.Mark(StepPhase.Forward);
             var loss = nn.functional.binary_cross_entropy_with_logits(logits, y);
             profile.Mark(StepPhase.Loss);
-            optimizer.zero_grad();
-            profile.Mark(StepPhase.Optimizer);
-            loss.backward();
-            profile.Mark(StepPhase.Backward);
-            optimizer.step();
-            profile.Mark(StepPhase.Optimizer);
-            value = loss.item<float>();
-            profile.Mark(StepPhase.Sync);
+            value = TrainingLoop.Optimise(loss, optimizer, profile);
         }
         profile.Mark(StepPhase.Disposal);
         return value;

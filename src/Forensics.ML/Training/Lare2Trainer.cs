@@ -150,15 +150,7 @@ public static class Lare2Trainer
             profile.Mark(StepPhase.Forward);
             var loss = nn.functional.cross_entropy(logits, labels);
             profile.Mark(StepPhase.Loss);
-            optimizer.zero_grad();
-            profile.Mark(StepPhase.Optimizer);
-            loss.backward();
-            profile.Mark(StepPhase.Backward);
-            if (clip > 0) nn.utils.clip_grad_norm_(model.parameters(), clip);
-            optimizer.step();
-            profile.Mark(StepPhase.Optimizer);
-            value = loss.item<float>();
-            profile.Mark(StepPhase.Sync);
+            value = TrainingLoop.Optimise(loss, optimizer, profile, clip > 0 ? () => nn.utils.clip_grad_norm_(model.parameters(), clip) : null);
         }
         profile.Mark(StepPhase.Disposal);
         return value;

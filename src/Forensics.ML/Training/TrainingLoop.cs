@@ -84,6 +84,24 @@ internal static class TrainingLoop
         return (lossSum, images);
     }
 
+    /// <summary>
+    /// The optimisation part of a step, its phases marked in <paramref name="profile"/>: zero_grad, backward,
+    /// <paramref name="beforeStep"/> (gradient clipping), the optimizer's step, and the loss read back with <c>.item()</c>.
+    /// </summary>
+    public static float Optimise(Tensor loss, Adam optimizer, StepProfile profile, Action? beforeStep = null)
+    {
+        optimizer.zero_grad();
+        profile.Mark(StepPhase.Optimizer);
+        loss.backward();
+        profile.Mark(StepPhase.Backward);
+        beforeStep?.Invoke();
+        optimizer.step();
+        profile.Mark(StepPhase.Optimizer);
+        var value = loss.item<float>();
+        profile.Mark(StepPhase.Sync);
+        return value;
+    }
+
     /// <summary>Logs the skipped draws not reported yet (<paramref name="what"/> names them); returns how many are reported now.</summary>
     public static int ReportSkips(ITrainingObserver observer, IReadOnlyList<SkippedSample> train, IReadOnlyList<SkippedSample> validation, int reported, string what)
     {
