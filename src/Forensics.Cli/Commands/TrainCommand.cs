@@ -258,7 +258,7 @@ public static class TrainCommand
     {
         var status = TorchRuntime.EnsureLoaded(new TorchOptions { Device = device, Threads = threads });
         if (!status.Loaded) return fail($"torch did not load: {status.Error}");
-        if (threads > 0) torch.set_num_threads(threads);
+        if (threads > 0) TorchThreads.Set(threads);
         try { TorchRuntime.ResolveDevice(device); }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException) { return fail(e.Message); }
 

@@ -1,6 +1,7 @@
 using Forensics.ML.Data;
 using Forensics.ML.Detectors;
 using Forensics.ML.Imaging;
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -125,6 +126,7 @@ public static class DetectorEvaluator
             new LoaderOptions { Workers = Math.Max(1, options.Workers) });
         foreach (var batch in loader.Epoch(0, ct))
         {
+            TorchThreads.Ensure();
             using (batch)
             using (NewDisposeScope())
             using (no_grad())

@@ -2,6 +2,7 @@ using Forensics.ML.Data;
 using Forensics.ML.Imaging;
 using Forensics.ML.Models.Lare;
 using Forensics.ML.Training;
+using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -57,6 +58,7 @@ public static class Lare2Evaluator
             new LoaderOptions { Workers = Math.Max(1, options.Workers) });
         foreach (var batch in loader.Epoch(0, ct))
         {
+            TorchThreads.Ensure();
             using (batch)
             using (NewDisposeScope())
             using (no_grad())

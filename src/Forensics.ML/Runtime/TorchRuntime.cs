@@ -80,6 +80,7 @@ public static class TorchRuntime
                 workaround = PrepareNativeLibraries(logger);
                 if (options.Tuning) TuneAllocator();
                 if (options.Threads > 0) torch.set_num_threads(options.Threads);
+                TorchThreads.Init(torch.get_num_threads());
                 var device = ResolveDevice(options.Device);
                 using (var probe = torch.ones(2, 2, device: device)) _ = probe.sum().item<float>();
                 if (options.Tuning) DisableUnusableNnpack(logger);

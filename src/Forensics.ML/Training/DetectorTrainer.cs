@@ -178,6 +178,7 @@ public static class DetectorTrainer
         {
             foreach (var batch in loader.Epoch(epoch, ct))
             {
+                TorchThreads.Ensure();
                 using (batch)
                 using (var scope = NewDisposeScope())
                 {

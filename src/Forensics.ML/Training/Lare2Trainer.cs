@@ -4,6 +4,7 @@ using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
 using Forensics.ML.Models.Lare;
 using Forensics.ML.Randomness;
+using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -166,6 +167,7 @@ public static class Lare2Trainer
         {
             foreach (var batch in loader.Epoch(epoch, ct))
             {
+                TorchThreads.Ensure();
                 using (batch)
                 using (NewDisposeScope())
                 {

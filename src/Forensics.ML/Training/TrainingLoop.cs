@@ -64,6 +64,7 @@ internal static class TrainingLoop
             try
             {
                 ct.ThrowIfCancellationRequested();
+                TorchThreads.Ensure();
                 number++;
                 n = count(batch);
                 loss = step(batch, number, profile);

@@ -77,8 +77,9 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
             }
             else
             {
-                await PersistAsync(runId, "outcome", () => FinishAsync(runId, RunStatus.Canceled, "canceled by request"));
+                // The hook first: once the run reads as canceled, what it left (a dataset marked failed) is already in place.
                 if (job is ICancelHook hook) await PersistAsync(runId, "cancel hook", () => hook.OnCanceledAsync(run));
+                await PersistAsync(runId, "outcome", () => FinishAsync(runId, RunStatus.Canceled, "canceled by request"));
                 await context.LogAsync("canceled");
             }
         }
