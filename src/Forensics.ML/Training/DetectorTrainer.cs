@@ -15,7 +15,8 @@ namespace Forensics.ML.Training;
 /// Every epoch ends with a checkpoint; calling <see cref="Train"/> again on the same output folder resumes from it and
 /// reaches bit-identical weights to an uninterrupted run (same thread count). Nothing depends on torch's global random
 /// generator, which other threads of the process may share: weights are initialised and dropout masks drawn from the
-/// trainer's own generators, batches and augmentations follow from (seed, epoch).
+/// trainer's own generators, batches and augmentations follow from (seed, epoch). The epoch loop (<see cref="Run"/>) is
+/// shared with <see cref="TorchScriptTrainer"/>, which trains a TorchScript detector by the same recipe.
 /// </summary>
 public static class DetectorTrainer
 {

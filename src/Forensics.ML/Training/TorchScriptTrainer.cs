@@ -10,7 +10,7 @@ namespace Forensics.ML.Training;
 /// <summary>What <see cref="TorchScriptTrainer.Check"/> found in a TorchScript detector before training it.</summary>
 /// <param name="Card">The card the module is trained and scored under (given, MODEL.card.json beside it, or the default).</param>
 /// <param name="CardPath">The card's file; null for the default card.</param>
-/// <param name="Parameters">Trainable parameters (tensors) and their total number of values.</param>
+/// <param name="Parameters">Trainable parameter tensors (those with requires_grad).</param>
 /// <param name="Values">Total number of trainable values.</param>
 /// <param name="FrozenBatchNorm">True when the module has batch norm that train() does not switch to batch statistics (traced in eval mode).</param>
 public sealed record TorchScriptTrainability(DetectorCard Card, string? CardPath, int Parameters, long Values, bool FrozenBatchNorm)
