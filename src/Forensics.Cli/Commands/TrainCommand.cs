@@ -11,7 +11,7 @@ using TorchSharp;
 
 namespace Forensics.Cli.Commands;
 
-/// <summary>`forensics train`: train the res50nodown detector with the aligned-dataset recipe; resumes from --out's checkpoint.</summary>
+/// <summary>`forensics train`: train the res50nodown detector (or fine-tune a TorchScript one) with the aligned-dataset recipe; resumes from --out's checkpoint.</summary>
 public static class TrainCommand
 {
     /// <summary>Exit code of bad input (options, folders, data).</summary>
@@ -38,13 +38,16 @@ public static class TrainCommand
         var workers = new Option<int>("--workers") { HelpName = "N", Description = "Image loading threads", DefaultValueFactory = _ => Math.Max(1, Environment.ProcessorCount - 1) };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { HelpName = "N", Description = "Torch threads (0: libtorch's default); resume with the same number for identical results", DefaultValueFactory = _ => 0 };
-        var arch = new Option<string>("--arch") { HelpName = "res50nodown|lare2", Description = "res50nodown (default) or lare2 (CLIP RN50 + EGRE on precomputed LaRE maps; needs --lare)", DefaultValueFactory = _ => "res50nodown" };
+        var arch = new Option<string>("--arch") { HelpName = "res50nodown|torchscript|lare2", Description = "res50nodown (default), torchscript (fine-tune a TorchScript detector: --checkpoint, optional --card) or lare2 (CLIP RN50 + EGRE on precomputed LaRE maps; needs --lare)", DefaultValueFactory = _ => "res50nodown" };
+        var checkpoint = new Option<string?>("--checkpoint") { HelpName = "FILE", Description = "torchscript: the detector to fine-tune (.pt from torch.jit.script or torch.jit.trace); best.pt and best.card.json go to --out" };
+        var card = new Option<string?>("--card") { HelpName = "FILE", Description = "torchscript: the detector's card (default: MODEL.card.json beside --checkpoint, else the default card)" };
         var lare = new Option<string?>("--lare") { HelpName = "DIR", Description = "lare2: the LaRE maps of the training and validation images, DIR/<relative path without extension>.safetensors (relative to --train or --val)" };
         var valLare = new Option<string?>("--val-lare") { HelpName = "DIR", Description = "lare2: the validation images' LaRE maps when extracted separately from --val (default: --lare)" };
         var ablation = new Option<string>("--ablation") { HelpName = "none|no-spatial|no-channel|zero-lare", Description = "lare2: EGRE ablation trained with", DefaultValueFactory = _ => "none" };
         var cmd = new Command("train", "Train the res50nodown real/fake detector (BCE, Adam, lr / 10 on validation plateaus, best weights kept), or LaRE² with --arch lare2")
         {
             train, val, output, mode, epochs, batch, lr, seed, width, layers, crop, init, augment, aug, patience, workers, device, threads, arch, lare, valLare, ablation,
+            checkpoint, card,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -65,9 +68,15 @@ public static class TrainCommand
                     parse.GetValue(device)!, parse.GetValue(threads));
                 return Task.FromResult(RunLare2(lareRequest, config.Output, config.Error, ct));
             }
-            if (!string.Equals(parse.GetValue(arch)?.Trim(), "res50nodown", StringComparison.OrdinalIgnoreCase))
+            var torchScript = string.Equals(parse.GetValue(arch)?.Trim(), "torchscript", StringComparison.OrdinalIgnoreCase);
+            if (!torchScript && !string.Equals(parse.GetValue(arch)?.Trim(), "res50nodown", StringComparison.OrdinalIgnoreCase))
             {
-                config.Error.WriteLine($"forensics train: --arch must be res50nodown or lare2, not '{parse.GetValue(arch)}'.");
+                config.Error.WriteLine($"forensics train: --arch must be res50nodown, torchscript or lare2, not '{parse.GetValue(arch)}'.");
+                return Task.FromResult(InputError);
+            }
+            if (!torchScript && (parse.GetValue(checkpoint) ?? parse.GetValue(card)) is not null)
+            {
+                config.Error.WriteLine("forensics train: --checkpoint and --card are only used with --arch torchscript.");
                 return Task.FromResult(InputError);
             }
             if (parse.GetValue(lare) is not null)
@@ -78,7 +87,11 @@ public static class TrainCommand
             var request = new Request(parse.GetValue(train)!, parse.GetValue(val)!, parse.GetValue(output)!,
                 parse.GetValue(mode)!, parse.GetValue(epochs), parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(seed),
                 parse.GetValue(width), parse.GetValue(layers)!, parse.GetValue(crop), parse.GetValue(init), parse.GetValue(augment)!,
-                parse.GetValue(workers), parse.GetValue(device)!, parse.GetValue(threads)) { Aug = parse.GetValue(aug), Patience = parse.GetValue(patience) };
+                parse.GetValue(workers), parse.GetValue(device)!, parse.GetValue(threads))
+            {
+                Aug = parse.GetValue(aug), Patience = parse.GetValue(patience), TorchScript = torchScript,
+                Checkpoint = parse.GetValue(checkpoint), Card = parse.GetValue(card),
+            };
             return Task.FromResult(Run(request, config.Output, config.Error, ct));
         });
         return cmd;
@@ -92,6 +105,12 @@ public static class TrainCommand
         public string? Aug { get; init; }
         /// <summary>--patience: epochs without a validation gain before lr / 10.</summary>
         public int Patience { get; init; } = 10;
+        /// <summary>--arch torchscript: fine-tune the TorchScript detector <see cref="Checkpoint"/> (card <see cref="Card"/>) instead of res50nodown.</summary>
+        public bool TorchScript { get; init; }
+        /// <summary>--checkpoint: the TorchScript detector to fine-tune.</summary>
+        public string? Checkpoint { get; init; }
+        /// <summary>--card: its card.</summary>
+        public string? Card { get; init; }
     }
 
     /// <summary>Runs training; epoch lines and notes go to <paramref name="output"/>, errors to <paramref name="error"/>; returns the exit code.</summary>
@@ -114,6 +133,13 @@ public static class TrainCommand
         if (ParseLayers(request.Layers, out var blocks) is { } layersError) return Fail(layersError);
         if (request.Init is { } initPath && !File.Exists(initPath)) return Fail($"--init: no file at '{initPath}'.");
         if (request.Threads < 0) return Fail($"--threads must be >= 0, not {request.Threads}.");
+        if (request.TorchScript)
+        {
+            if (request.Init is not null) return Fail("--init is res50nodown's; --arch torchscript fine-tunes the weights of --checkpoint.");
+            if (request.Checkpoint is null) return Fail("--arch torchscript needs --checkpoint FILE (the TorchScript detector to fine-tune).");
+            if (!File.Exists(request.Checkpoint)) return Fail($"--checkpoint: no file at '{request.Checkpoint}'.");
+            if (request.Card is { } cardPath && !File.Exists(cardPath)) return Fail($"--card: no file at '{cardPath}'.");
+        }
         AugmentationOptions augmentOptions;
         try { augmentOptions = AugmentationOptions.Parse(request.Aug, AugmentationOptions.ForCrop(Math.Max(1, request.Crop))); }
         catch (ArgumentException e) { return Fail($"--aug: {e.Message}."); }
@@ -141,6 +167,23 @@ public static class TrainCommand
         try { data = LoadData(request, mode, output); }
         catch (Exception e) when (e is DatasetLayoutException or ArgumentException or InvalidDataException) { return Fail(e.Message); }
 
+        if (request.TorchScript)
+            return LoadTorchAndTrain(request.Device, request.Threads, request.Out, output, error, Fail,
+                (device, threads) => FormattableString.Invariant(
+                    $"Training TorchScript detector {request.Checkpoint}, {mode}, {options.PairsPerBatch} pairs per batch, lr {options.LearningRate:G3}, crop {options.CropSize}, augmentation {augmentation}, {threads} torch threads, device {device}."),
+                observer =>
+                {
+                    TrainResult result;
+                    try { result = TorchScriptTrainer.Train(options, request.Checkpoint!, request.Card, data, request.Out, observer, ct); }
+                    // A card that does not parse or a file libtorch cannot load is bad input like any other.
+                    catch (Exception e) when (e is Forensics.ML.Detectors.DetectorCardException or Forensics.ML.Detectors.DetectorCheckpointException)
+                    {
+                        throw new InvalidDataException(e.Message, e);
+                    }
+                    return (FormattableString.Invariant(
+                        $"Done after {result.EpochsRun} epoch(s) ({result.Reason}): best validation balanced accuracy {result.BestBalancedAcc:F4} at epoch {result.BestEpoch}; final lr {result.FinalLearningRate:G3}."),
+                        result.BestWeightsPath, result.CheckpointPath);
+                });
         return LoadTorchAndTrain(request.Device, request.Threads, request.Out, output, error, Fail,
             (device, threads) => FormattableString.Invariant(
                 $"Training res50nodown width {request.Width} [{string.Join(",", blocks)}], {mode}, {options.PairsPerBatch} pairs per batch, lr {options.LearningRate:G3}, crop {options.CropSize}, augmentation {augmentation}, {threads} torch threads, device {device}."),

@@ -28,10 +28,11 @@ public static class TrainStepProfiler
         using var dropoutRng = new Generator(7);
         using var images = randn(batch, 3, size, size);
         using var labels = cat([zeros(batch / 2), ones(batch - batch / 2)]);
+        using var network = new DetectorTrainer.ResNetTrainee(model, fc, dropoutRng, device);
         return Run(steps, batch, profile =>
         {
             using var b = new Batch(0, 0, images.alias(), labels.alias(), [], []);
-            return DetectorTrainer.Step(model, fc, optimizer, dropoutRng, b, device, profile);
+            return DetectorTrainer.Step(network, optimizer, b, profile);
         });
     }
 

@@ -15,7 +15,8 @@ namespace Forensics.ML.Training;
 /// Every epoch ends with a checkpoint; calling <see cref="Train"/> again on the same output folder resumes from it and
 /// reaches bit-identical weights to an uninterrupted run (same thread count). Nothing depends on torch's global random
 /// generator, which other threads of the process may share: weights are initialised and dropout masks drawn from the
-/// trainer's own generators, batches and augmentations follow from (seed, epoch).
+/// trainer's own generators, batches and augmentations follow from (seed, epoch). The epoch loop (<see cref="Run"/>) is
+/// shared with <see cref="TorchScriptTrainer"/>, which trains a TorchScript detector by the same recipe.
 /// </summary>
 public static class DetectorTrainer
 {
@@ -43,17 +44,12 @@ public static class DetectorTrainer
 
         Directory.CreateDirectory(outputDir);
         var checkpointPath = Path.Combine(outputDir, TrainingCheckpoint.FileName);
-        var bestPath = Path.Combine(outputDir, TrainingCheckpoint.BestFileName);
         observer.OnProgress(0, TrainingPhase.Setup);
 
         using var model = new ResNet(options.Arch);
         var fc = model.named_children().Single(c => c.name == "fc").module as Linear
             ?? throw new InvalidOperationException("The ResNet has no Linear 'fc' head.");
         using var dropoutRng = new Generator(Seeds.Derive(options.Seed, DropoutStream));
-        var schedule = PlateauSchedule.For(options);
-        var resumedFrom = 0;
-        StopReason? finished = null;
-
         var fingerprint = options.Fingerprint();
         CheckpointInfo? resume = File.Exists(checkpointPath) ? TrainingCheckpoint.ReadInfo(checkpointPath) : null;
         TrainingLoop.CheckFingerprint(checkpointPath, resume?.Fingerprint, fingerprint);
@@ -63,13 +59,30 @@ public static class DetectorTrainer
             SaveInit(Path.Combine(outputDir, TrainingCheckpoint.InitFileName), model);
         }
         model.to(device);
-        var named = model.named_parameters().ToList();
-        var names = named.Select(p => p.name).ToList();
-        using var optimizer = new KeptAliveAdam(named.Select(p => p.parameter), lr: options.LearningRate,
+        using var network = new ResNetTrainee(model, fc, dropoutRng, device);
+        return Run(options, network, planner, data.Validation, new TrainingSamples(options), outputDir, fingerprint, resume, observer, ct);
+    }
+
+    /// <summary>
+    /// The epoch loop every trainable network shares once it sits on its device: Adam over its parameters, the resume
+    /// from <paramref name="resume"/> (the checkpoint's tensors, schedule and epoch), then per epoch one pass over the
+    /// training plan, a validation pass, the plateau rule, the best weights kept and a checkpoint written.
+    /// </summary>
+    internal static TrainResult Run(TrainOptions options, Trainee network, TrainPlanner planner, ImageSet validation, TrainingSamples samples,
+        string outputDir, string fingerprint, CheckpointInfo? resume, ITrainingObserver observer, CancellationToken ct)
+    {
+        var checkpointPath = Path.Combine(outputDir, TrainingCheckpoint.FileName);
+        var bestPath = Path.Combine(outputDir, network.BestFileName);
+        var schedule = PlateauSchedule.For(options);
+        var resumedFrom = 0;
+        StopReason? finished = null;
+        var named = network.Parameters;
+        var names = named.Select(p => p.Name).ToList();
+        using var optimizer = new KeptAliveAdam(named.Select(p => p.Parameter), lr: options.LearningRate,
             beta1: options.Betas.Beta1, beta2: options.Betas.Beta2, weight_decay: 0);
         if (resume is not null)
         {
-            resume = TrainingCheckpoint.Load(checkpointPath, model, optimizer, names, dropoutRng);
+            resume = TrainingCheckpoint.Load(checkpointPath, network.Module, optimizer, names, network.DropoutRng);
             schedule.Restore(resume.Schedule);
             resumedFrom = resume.Epoch;
             finished = resume.Reason;
@@ -84,10 +97,9 @@ public static class DetectorTrainer
             return Result(schedule, resumedFrom, finished.Value, bestPath, checkpointPath, resumedFrom, 0);
         }
 
-        var samples = new TrainingSamples(options);
         var loaderOptions = new LoaderOptions { Workers = options.Workers };
         using var trainLoader = new BatchLoader(planner.Planner, samples.LoadTraining, loaderOptions);
-        using var validationLoader = new BatchLoader(ValidationPlanner(options, data.Validation), samples.LoadValidation, loaderOptions);
+        using var validationLoader = new BatchLoader(ValidationPlanner(options, validation), samples.LoadValidation, loaderOptions);
         var steps = planner.BatchesPerEpoch;
         var reportedSkips = 0;
         var epoch = resumedFrom;
@@ -96,9 +108,9 @@ public static class DetectorTrainer
         {
             ct.ThrowIfCancellationRequested();
             epoch++;
-            model.train();
+            network.StartEpoch(epoch);
             var (lossSum, images) = TrainingLoop.TrainEpoch(trainLoader.Epoch(epoch, ct), b => b.Count,
-                (batch, _, profile) => Step(model, fc, optimizer, dropoutRng, batch, device, profile),
+                (batch, _, profile) => Step(network, optimizer, batch, profile),
                 observer, epoch, steps, options.MaxEpochs, schedule.LearningRate, ct);
             reportedSkips = ReportSkips(observer, trainLoader, validationLoader, reportedSkips);
             if (images == 0)
@@ -106,18 +118,18 @@ public static class DetectorTrainer
 
             ct.ThrowIfCancellationRequested();
             observer.OnProgress(Math.Min(1, (double)epoch / options.MaxEpochs), TrainingPhase.Validate);
-            var metrics = Validate(model, validationLoader, epoch, device, ct);
+            var metrics = Validate(network, validationLoader, epoch, ct);
             reportedSkips = ReportSkips(observer, trainLoader, validationLoader, reportedSkips);
             var decision = schedule.Observe(epoch, metrics.BalancedAcc);
             var isBest = decision == PlateauDecision.Improved;
-            if (isBest) SaveBest(bestPath, model, epoch, metrics);
+            if (isBest) network.SaveBest(bestPath, epoch, metrics);
             if (decision == PlateauDecision.LearningRateDropped)
             {
                 TrainingLoop.SetLearningRate(optimizer, schedule.LearningRate);
                 observer.OnLog(FormattableString.Invariant($"Epoch {epoch}: no improvement for {options.Patience} epochs; learning rate divided by 10 to {schedule.LearningRate:G3}."));
             }
             StopReason? end = decision == PlateauDecision.Stop ? StopReason.LearningRateFloor : epoch >= options.MaxEpochs ? StopReason.MaxEpochs : null;
-            TrainingCheckpoint.Save(checkpointPath, model, optimizer, names, dropoutRng,
+            TrainingCheckpoint.Save(checkpointPath, network.Module, optimizer, names, network.DropoutRng,
                 new CheckpointInfo(epoch, schedule.Save(), fingerprint, end));
             observer.OnEpoch(epoch, lossSum / images, metrics, schedule.LearningRate, isBest);
             if (end == StopReason.LearningRateFloor)
@@ -131,6 +143,22 @@ public static class DetectorTrainer
         observer.OnProgress(1, TrainingPhase.Done);
         var skipped = trainLoader.Skipped.Count + validationLoader.Skipped.Count;
         return Result(schedule, epoch, reason, bestPath, checkpointPath, resumedFrom, skipped);
+    }
+
+    /// <summary>res50nodown (or any of our ResNets) as a <see cref="Trainee"/>: dropout from the trainer's own generator, best weights as safetensors.</summary>
+    internal sealed class ResNetTrainee(ResNet model, Linear fc, Generator dropoutRng, Device device) : Trainee
+    {
+        public override nn.Module Module => model;
+        public override IReadOnlyList<(string Name, Parameter Parameter)> Parameters { get; } = model.named_parameters().ToList();
+        public override Generator? DropoutRng => dropoutRng;
+        public override Device Device => device;
+        public override string BestFileName => TrainingCheckpoint.BestFileName;
+        public override void StartEpoch(int epoch) => model.train();
+        public override void Eval() => model.eval();
+        public override Tensor TrainingLogits(Tensor images) => DetectorTrainer.TrainingLogits(model, fc, dropoutRng, images);
+        public override Tensor Logits(Tensor images) => model.forward(images).squeeze(1);
+        public override void SaveBest(string path, int epoch, ValidationMetrics metrics) => DetectorTrainer.SaveBest(path, model, epoch, metrics);
+        public override void Dispose() { }
     }
 
     /// <summary>
@@ -151,15 +179,15 @@ public static class DetectorTrainer
     }
 
     /// <summary>One optimisation step on <paramref name="batch"/>; its phases are marked in <paramref name="profile"/>.</summary>
-    internal static double Step(ResNet model, Linear fc, Adam optimizer, Generator dropoutRng, Batch batch, Device device, StepProfile profile)
+    internal static double Step(Trainee network, Adam optimizer, Batch batch, StepProfile profile)
     {
         float value;
         using (var scope = NewDisposeScope())
         {
-            var x = batch.Images.to(device);
-            var y = batch.Labels.to(device);
+            var x = batch.Images.to(network.Device);
+            var y = batch.Labels.to(network.Device);
             profile.Mark(StepPhase.HostToTensor);
-            var logits = TrainingLogits(model, fc, dropoutRng, x);
+            var logits = network.TrainingLogits(x);
             profile.Mark(StepPhase.Forward);
             var loss = nn.functional.binary_cross_entropy_with_logits(logits, y);
             profile.Mark(StepPhase.Loss);
@@ -169,9 +197,9 @@ public static class DetectorTrainer
         return value;
     }
 
-    private static ValidationMetrics Validate(ResNet model, BatchLoader loader, int epoch, Device device, CancellationToken ct)
+    private static ValidationMetrics Validate(Trainee network, BatchLoader loader, int epoch, CancellationToken ct)
     {
-        model.eval();
+        network.Eval();
         var labels = new List<int>();
         var logits = new List<double>();
         using (no_grad())
@@ -182,7 +210,7 @@ public static class DetectorTrainer
                 using (batch)
                 using (var scope = NewDisposeScope())
                 {
-                    var output = model.forward(batch.Images.to(device)).squeeze(1).to(CPU).to_type(ScalarType.Float32);
+                    var output = network.Logits(batch.Images.to(network.Device)).to(CPU).to_type(ScalarType.Float32);
                     logits.AddRange(output.data<float>().ToArray().Select(v => (double)v));
                     labels.AddRange(batch.Labels.data<float>().ToArray().Select(v => (int)v));
                 }
@@ -196,7 +224,7 @@ public static class DetectorTrainer
         TrainingCheckpoint.WriteAtomically(path, temp => SafeTensors.Save(temp, model.state_dict().Select(p => (p.Key, p.Value)),
             new Dictionary<string, string> { ["arch"] = "res50nodown", ["epoch"] = "0" }));
 
-    private static void SaveBest(string path, ResNet model, int epoch, ValidationMetrics metrics)
+    internal static void SaveBest(string path, ResNet model, int epoch, ValidationMetrics metrics)
     {
         var metadata = new Dictionary<string, string>
         {
@@ -242,15 +270,15 @@ public static class DetectorTrainer
         fc.bias?.uniform_(-bound, bound, rng);
     }
 
-    private static int ReportSkips(ITrainingObserver observer, BatchLoader train, BatchLoader validation, int reported) =>
+    internal static int ReportSkips(ITrainingObserver observer, BatchLoader train, BatchLoader validation, int reported) =>
         TrainingLoop.ReportSkips(observer, train.Skipped, validation.Skipped, reported, "unreadable image draw(s)");
 
-    private static TrainResult Result(PlateauSchedule schedule, int epochs, StopReason reason, string bestPath, string checkpointPath, int resumedFrom, int skipped) =>
+    internal static TrainResult Result(PlateauSchedule schedule, int epochs, StopReason reason, string bestPath, string checkpointPath, int resumedFrom, int skipped) =>
         new(schedule.BestEpoch, schedule.Best ?? double.NaN, schedule.LearningRate, epochs, reason, bestPath, checkpointPath, resumedFrom, skipped);
 
-    private sealed record TrainPlanner(IBatchPlanner Planner, int BatchesPerEpoch);
+    internal sealed record TrainPlanner(IBatchPlanner Planner, int BatchesPerEpoch);
 
-    private static TrainPlanner Planner(TrainOptions options, TrainingData data)
+    internal static TrainPlanner Planner(TrainOptions options, TrainingData data)
     {
         if ((data.Pairs is null) == (data.Train is null))
             throw new ArgumentException("TrainingData needs exactly one of Pairs (paired training) and Train (unpaired).", nameof(data));
@@ -265,13 +293,13 @@ public static class DetectorTrainer
         return new TrainPlanner(balanced, balanced.BatchesPerEpoch);
     }
 
-    private static void CheckValidation(ImageSet? validation)
+    internal static void CheckValidation(ImageSet? validation)
     {
         if (validation is null) throw new ArgumentException("TrainingData.Validation is required.");
         TrainingLoop.CheckValidationClasses(validation);
     }
 
-    private static IBatchPlanner ValidationPlanner(TrainOptions options, ImageSet validation)
+    internal static IBatchPlanner ValidationPlanner(TrainOptions options, ImageSet validation)
     {
         // Centre crops all have one size; full images are grouped by their scanned size (one per batch when unknown).
         if (options.Validation == ValidationInput.CentreCrop)

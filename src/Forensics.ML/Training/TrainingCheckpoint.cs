@@ -16,7 +16,8 @@ public sealed record CheckpointInfo(int Epoch, PlateauState Schedule, string Fin
 
 /// <summary>
 /// The resumable training state in one safetensors file: the model state dict (keys "model." + torchvision names), Adam's
-/// per-parameter exp_avg, exp_avg_sq and step ("adam.&lt;param&gt;.*"), the dropout generator's state ("rng.dropout"), and the
+/// per-parameter exp_avg, exp_avg_sq and step ("adam.&lt;param&gt;.*"), the dropout generator's state ("rng.dropout", when the
+/// trainer draws the masks: res50nodown; a TorchScript module has none), and the
 /// epoch, schedule and options fingerprint as metadata. Every value round-trips bit for bit (doubles as "R" strings).
 /// Files are written to a temporary name and moved into place, so a crash never leaves a half-written checkpoint.
 /// </summary>
@@ -37,11 +38,11 @@ public static class TrainingCheckpoint
     private const string ModelPrefix = "model.", AdamPrefix = "adam.", DropoutRng = "rng.dropout";
 
     /// <summary>Writes the checkpoint atomically.</summary>
-    public static void Save(string path, ResNet model, Adam optimizer, IReadOnlyList<string> parameterNames, Generator dropout, CheckpointInfo info)
+    public static void Save(string path, nn.Module model, Adam optimizer, IReadOnlyList<string> parameterNames, Generator? dropout, CheckpointInfo info)
     {
         using var scope = NewDisposeScope();
         var entries = ModelAndAdamEntries(model, optimizer, parameterNames);
-        entries.Add((DropoutRng, dropout.get_state()));
+        if (dropout is not null) entries.Add((DropoutRng, dropout.get_state()));
         var s = info.Schedule;
         var metadata = new Dictionary<string, string>
         {
@@ -69,12 +70,12 @@ public static class TrainingCheckpoint
 
     /// <summary>Restores model, Adam state and dropout generator from <paramref name="path"/>; returns its metadata.</summary>
     /// <exception cref="InvalidDataException">The file is not a checkpoint of this format or its tensors do not fit the model.</exception>
-    public static CheckpointInfo Load(string path, ResNet model, Adam optimizer, IReadOnlyList<string> parameterNames, Generator dropout)
+    public static CheckpointInfo Load(string path, nn.Module model, Adam optimizer, IReadOnlyList<string> parameterNames, Generator? dropout)
     {
         using var all = SafeTensors.Load(path, upcastHalf: false);
         var info = Info(path, all.Metadata);
         LoadModelAndAdam(all, path, model, optimizer, parameterNames);
-        dropout.set_state(Get(all, path, DropoutRng, null));
+        dropout?.set_state(Get(all, path, DropoutRng, null));
         return info;
     }
 

@@ -51,7 +51,8 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         int PairsPerBatch = 64, double LearningRate = 1e-4, long Seed = 17, int Width = 64, int[]? Layers = null, int Crop = 96,
         string Augment = "reference", string? Init = null,
         string Arch = Res50NoDown, long? InitWeightsId = null, long? LareRunId = null, long? ValLareRunId = null, string Ablation = "none",
-        string[]? Generators = null, int? MaxImages = null, double? Fraction = null, AugmentationConfig? Augmentation = null, int? Patience = null);
+        string[]? Generators = null, int? MaxImages = null, double? Fraction = null, AugmentationConfig? Augmentation = null, int? Patience = null,
+        string? Card = null);
 
     /// <summary>
     /// The reference chain's sizes, ranges and probabilities (res50nodown with augment "reference"). A field left out takes
@@ -79,7 +80,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     }
 
     /// <summary>A config checked against the store: the datasets, the starting weights and the trainer's options (one of the two).</summary>
-    sealed record Checked(Config Config, Dataset Train, Dataset Val, string? Init, TrainOptions? Res50, Lare2Plan? Lare2);
+    sealed record Checked(Config Config, Dataset Train, Dataset Val, string? Init, TrainOptions? Res50, Lare2Plan? Lare2, TorchScriptPlan? TorchScript = null);
 
     public string Kind => KindName;
     public string Queue => JobQueues.Device;
@@ -92,16 +93,18 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         var c = JobInputs.Parse<Config>(configJson, "training");
         CheckLimits(c, options.Value.Limits);
         var given = GivenFields(configJson);
-        var lare2 = (c.Arch?.Trim().ToLowerInvariant() ?? Res50NoDown) switch
+        var arch = c.Arch?.Trim().ToLowerInvariant() ?? Res50NoDown;
+        var lare2 = arch switch
         {
-            Res50NoDown => false,
+            Res50NoDown or TorchScriptArch => false,
             Lare2Evaluator.Architecture => true,
-            _ => throw new FieldException("arch", $"arch must be {Res50NoDown} or {Lare2Evaluator.Architecture}, not '{c.Arch}'"),
+            _ => throw new FieldException("arch", $"arch must be {Res50NoDown}, {TorchScriptArch} or {Lare2Evaluator.Architecture}, not '{c.Arch}'"),
         };
+        if (arch != TorchScriptArch && given.Contains("card")) throw new FieldException("card", $"card is used with arch {TorchScriptArch} only");
         var train = await ReadyDatasetAsync(c.TrainDatasetId, "trainDatasetId");
         var val = c.ValDatasetId is { } v ? await ReadyDatasetAsync(v, "valDatasetId") : train;
         await CheckSelectionAsync(c, train, val);
-        var init = await InitPathAsync(c, lare2);
+        var init = await InitPathAsync(c, lare2, arch == TorchScriptArch);
         if (lare2) return new Checked(c, train, val, init, null, await CheckLare2Async(c, given, train, val, init));
 
         foreach (var field in new[] { "lareRunId", "valLareRunId" })
@@ -110,9 +113,10 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
             throw new FieldException("ablation", $"ablation is used with arch {Lare2Evaluator.Architecture} only");
         if (!TrainingData.TryParseMode(c.Mode, out _)) throw new FieldException("mode", $"mode must be synced, unsynced or independent, not '{c.Mode}'");
         if (c.Augment is not ("reference" or "none")) throw new FieldException("augment", $"augment must be reference or none, not '{c.Augment}'");
-        var trainOptions = Options(c, init);
+        var trainOptions = Options(c, arch == TorchScriptArch ? null : init);
         try { trainOptions.Validate(); }
         catch (ArgumentException e) { throw new FieldException(FieldOf(e), e.Message); }
+        if (arch == TorchScriptArch) return new Checked(c, train, val, init, trainOptions, null, CheckTorchScript(c, given, init, trainOptions));
         return new Checked(c, train, val, init, trainOptions, null);
     }
 
@@ -180,7 +184,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     /// The starting weights: Init (a file under an allowed root) or InitWeightsId (a zoo entry that fits the arch: a
     /// CLIP tower or a LaRE² detector for lare2, another detector for res50nodown); null for a random start.
     /// </summary>
-    async Task<string?> InitPathAsync(Config c, bool lare2)
+    async Task<string?> InitPathAsync(Config c, bool lare2, bool torchScript = false)
     {
         if (c.InitWeightsId is not { } id) return c.Init is { Length: > 0 } init ? inputs.ExistingFile(init, "init", "initial weights") : null;
         if (c.Init is { Length: > 0 }) throw new FieldException("initWeightsId", "give init (a path) or initWeightsId (a zoo entry), not both");
@@ -188,10 +192,14 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         var w = await db.Weights.AsNoTracking().SingleOrDefaultAsync(x => x.Id == id)
                 ?? throw new FieldException("initWeightsId", $"no model with id {id} in the zoo");
         var isLare2 = w.Kind == ModelZooService.Detector && w.Architecture == Lare2Evaluator.Architecture;
-        var fits = lare2 ? w.Kind == ModelZooService.Clip || isLare2 : w.Kind == ModelZooService.Detector && !isLare2;
+        var isPackage = w.Kind == ModelZooService.Detector && w.Architecture is TorchScriptArch or "onnx";
+        var fits = lare2 ? w.Kind == ModelZooService.Clip || isLare2
+            : torchScript ? w.Kind == ModelZooService.Detector && w.Architecture == TorchScriptArch
+            : w.Kind == ModelZooService.Detector && !isLare2 && !isPackage;
         if (!fits)
             throw new FieldException("initWeightsId", $"model '{w.Name}' is a {w.Kind} ({w.Architecture}); " + (lare2
                 ? "lare2 starts from a CLIP image tower (kind clip) or a LaRE² detector"
+                : torchScript ? "arch torchscript fine-tunes a TorchScript detector of the zoo (architecture torchscript)"
                 : "res50nodown starts from a ResNet detector's weights"));
         if (!File.Exists(w.Path)) throw new FieldException("initWeightsId", $"the weights of model '{w.Name}' are gone from {w.Path}");
         return w.Path;
@@ -246,7 +254,14 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
             lastStep = await db.RunMetrics.Where(m => m.RunId == context.RunId && m.Name == "loss").MaxAsync(m => (long?)m.Step) ?? 0;
         var observer = new Observer(context, lastStep);
         string bestPath, architecture, card;
-        if (k.Lare2 is { } plan)
+        var format = "safetensors";
+        if (k.TorchScript is { } script)
+        {
+            observer.MaxEpochs = k.Res50!.MaxEpochs;
+            (bestPath, card) = await TrainTorchScriptAsync(context, k, script, data, observer);
+            (architecture, format) = (TorchScriptArch, TorchScriptArch);
+        }
+        else if (k.Lare2 is { } plan)
         {
             (bestPath, card) = await TrainLare2Async(context, k, plan, data, observer);
             architecture = Lare2Evaluator.Architecture;
@@ -267,11 +282,11 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
                    $"{c.PairsPerBatch} pairs per batch, crop {c.Crop}, augmentation {c.Augment}.";
         }
         var best = await context.ArtifactAsync("weights", bestPath);
-        await RegisterWeightsAsync(context, architecture, card, best);
+        await RegisterWeightsAsync(context, architecture, card, best, format);
     }
 
     /// <summary>The best weights join the model zoo as a detector, with a card that says how they were made.</summary>
-    async Task RegisterWeightsAsync(RunContext context, string architecture, string card, Artifact best)
+    async Task RegisterWeightsAsync(RunContext context, string architecture, string card, Artifact best, string format = "safetensors")
     {
         await using var db = await dbFactory.CreateDbContextAsync();
         var name = $"{architecture}-run{context.RunId}";
@@ -279,7 +294,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         db.Weights.Add(new ModelWeights
         {
             Name = name, Kind = ModelZooService.Detector, Architecture = architecture, Path = context.Paths.Data(best.RelativePath),
-            Format = "safetensors", Bytes = best.Bytes, Sha256 = best.Sha256, SourceRunId = context.RunId, CreatedAt = DateTime.UtcNow,
+            Format = format, Bytes = best.Bytes, Sha256 = best.Sha256, SourceRunId = context.RunId, CreatedAt = DateTime.UtcNow,
             Card = card,
         });
         await db.SaveChangesAsync();

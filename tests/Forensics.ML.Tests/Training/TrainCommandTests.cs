@@ -59,6 +59,45 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void Arch_torchscript_fine_tunes_a_torchscript_detector_in_synced_mode_and_writes_it_back_as_torchscript()
+    {
+        using var dir = new TempFolder();
+        WriteAligned(dir["train"], 8, 24, seed: 11);
+        WriteUnpaired(dir["val"], 4, 24, seed: 12);
+        var model = Path.Combine(AppContext.BaseDirectory, "fixtures", "detectors", "trainable_scripted.pt");
+        string[] Ts(int epochs, params string[] extra) =>
+        [
+            "train", "--arch", "torchscript", "--checkpoint", model, "--train", dir["train"], "--val", dir["val"], "--out", dir["out"],
+            "--epochs", epochs.ToString(), "--batch", "4", "--crop", "16", "--augment", "none", "--workers", "1", "--threads", "1", .. extra,
+        ];
+
+        var (exit, output, error) = Invoke(Ts(2));
+
+        Assert.True(exit == 0, error + output);
+        Assert.Contains($"Training TorchScript detector {model}, Synced, 4 pairs per batch", output);
+        Assert.Contains("trainable tensor(s)", output);
+        Assert.Contains("epoch 2: train loss", output);
+        Assert.Contains($"Best weights: {Path.Combine(dir["out"], "best.pt")}", output);
+        using (var best = Forensics.ML.Detectors.DetectorCheckpoint.Load(Path.Combine(dir["out"], "best.pt"), "torchscript"))
+            Assert.Equal(Path.Combine(dir["out"], "best.card.json"), best.CardPath);
+
+        (exit, output, error) = Invoke(Ts(3));
+        Assert.True(exit == 0, error + output);
+        Assert.Contains("2 epoch(s) done", output);
+        Assert.Contains("epoch 3: train loss", output);
+
+        (exit, _, error) = Invoke(Ts(1, "--card", Path.Combine(AppContext.BaseDirectory, "fixtures", "detectors", "cards", "none.prob.card.json")).Select(a => a == dir["out"] ? dir["prob"] : a).ToArray());
+        Assert.Equal(TrainCommand.InputError, exit);
+        Assert.Contains("training needs logits", error);
+        (exit, _, error) = Invoke("train", "--arch", "torchscript", "--train", dir["train"], "--val", dir["val"], "--out", dir["x"]);
+        Assert.Equal(TrainCommand.InputError, exit);
+        Assert.Contains("--arch torchscript needs --checkpoint FILE", error);
+        (exit, _, error) = Invoke("train", "--checkpoint", model, "--train", dir["train"], "--val", dir["val"], "--out", dir["x"]);
+        Assert.Equal(TrainCommand.InputError, exit);
+        Assert.Contains("only used with --arch torchscript", error);
+    }
+
+    [Fact]
     public void Independent_mode_trains_on_an_unpaired_set()
     {
         using var dir = new TempFolder();
