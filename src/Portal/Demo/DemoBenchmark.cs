@@ -73,12 +73,17 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
     /// <summary>The small-data fraction of the data-efficiency rows.</summary>
     public const double SmallFraction = 0.1;
     /// <summary>
-    /// The recipe, the same for every res50nodown row (aligned and usual differ only in their data): width 16, crops of
-    /// <see cref="Crop"/> px, Adam at <see cref="LearningRate"/>, the plateau rule (patience <see cref="Patience"/>) capped at
-    /// <see cref="Epochs"/> epochs, validation on ldm_nearest's val reals and its generated val fakes (as the authors do),
-    /// and the reference chain scaled to the 64 px patches (<see cref="Augmentation"/>).
+    /// The recipe, the same for every res50nodown row (aligned and usual differ only in their data): width 16 with one
+    /// bottleneck block per stage (<see cref="Layers"/>), crops of <see cref="Crop"/> px, Adam at <see cref="LearningRate"/>,
+    /// the plateau rule (patience <see cref="Patience"/>) capped at <see cref="Epochs"/> epochs, validation on ldm_nearest's
+    /// val reals and its generated val fakes (as the authors do), and the reference chain scaled to the 64 px patches
+    /// (<see cref="Augmentation"/>). Measured on the aligned pairs (400, seed 17): the full depth [3,4,6,3] from scratch
+    /// stayed at a training loss of 0.61-0.66 and a val AP of 0.59-0.69 after 12 epochs (PyTorch's own ResNet the same);
+    /// one block per stage reached a loss of 0.46-0.49 and a val AP of 0.89-0.92 by epochs 10-14.
     /// </summary>
-    public const int Width = 16, Crop = 32, Epochs = 6, PairsPerBatch = 16, Patience = 2;
+    public const int Width = 16, Crop = 32, Epochs = 14, PairsPerBatch = 16, Patience = 4;
+    /// <summary>Bottleneck blocks per stage (res50nodown's are 3, 4, 6, 3).</summary>
+    public static readonly int[] Layers = [1, 1, 1, 1];
     /// <summary>The recipe's learning rate (see <see cref="Width"/>).</summary>
     public const double LearningRate = 1e-3;
     /// <summary>
@@ -109,7 +114,7 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
         PipelineJob.Config Make(bool aligned, double? fraction, long seed) => new(aligned ? inputs.AlignSourceId!.Value : inputs.DatasetId,
             Align: aligned ? new PipelineJob.AlignStage(VaeWeightsId: inputs.VaeWeightsId, Batch: AlignBatch) : null,
             Train: new PipelineJob.TrainStage(ValDatasetId: aligned ? inputs.AlignSourceId : null, Mode: aligned ? "synced" : "independent",
-                Epochs: Epochs, PairsPerBatch: PairsPerBatch, LearningRate: LearningRate, Seed: seed, Width: Width, Crop: Crop,
+                Epochs: Epochs, PairsPerBatch: PairsPerBatch, LearningRate: LearningRate, Seed: seed, Width: Width, Layers: Layers, Crop: Crop,
                 Generators: aligned ? null : [TrainGenerator], Fraction: fraction, Augmentation: Augmentation, Patience: Patience),
             Evaluate: new PipelineJob.EvaluateStage(inputs.DatasetId, Split: TestSplit, Modes: "fixed,calibrated", ValSplit: ValSplit, CheckpointChosenOn: ValSplit),
             Sweeps: fraction is null ? [new PipelineJob.SweepStage("jpeg", JpegSeverities), new PipelineJob.SweepStage("resize", ResizeSeverities)] : null);

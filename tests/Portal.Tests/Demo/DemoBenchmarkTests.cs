@@ -34,6 +34,7 @@ public class DemoBenchmarkTests : DemoBenchmarkTestBase
         Assert.Equal(DatasetId, c.Evaluate!.DatasetId);
         Assert.Equal("synced", c.Train.Mode);
         Assert.Equal((DemoBenchmark.Width, DemoBenchmark.Crop, DemoBenchmark.LearningRate, DemoBenchmark.Patience), (c.Train.Width, c.Train.Crop, c.Train.LearningRate, c.Train.Patience));
+        Assert.Equal(DemoBenchmark.Layers, c.Train.Layers);
         Assert.Equal(DemoBenchmark.Augmentation, c.Train.Augmentation);
         Assert.Equal("test", c.Evaluate!.Split);
         Assert.Equal("fixed,calibrated", c.Evaluate.Modes);
