@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Leaderboard;
 using Portal.Store;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Leaderboard;
 using Portal.Store;
 

@@ -28,7 +28,7 @@ public static class ArtifactEndpoints
     {
         var edge = size ?? 128;
         if (edge is < MinSize or > MaxSize)
-            return ApiEndpoints.FieldProblem(new Jobs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
+            return ApiEndpoints.FieldProblem(new Runs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
         if (string.IsNullOrEmpty(path) || path.Contains('\0') || path.Contains('\\') || path.Split('/').Any(s => s is "" or "." or ".."))
             return NotFound($"'{path}' is not an image path of run {id}");
 
@@ -73,7 +73,7 @@ public static class ArtifactEndpoints
     {
         var edge = size ?? 128;
         if (edge is < MinSize or > MaxSize)
-            return ApiEndpoints.FieldProblem(new Jobs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
+            return ApiEndpoints.FieldProblem(new Runs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
         if (side is not ("real" or "reconstruction")) return NotFound($"side must be 'real' or 'reconstruction', got '{side}'");
         if (string.IsNullOrEmpty(path)) return NotFound("no image path");
         var record = paths.Data("aligned", id.ToString(System.Globalization.CultureInfo.InvariantCulture), Forensics.ML.Alignment.AlignmentResult.FileName);
@@ -94,7 +94,7 @@ public static class ArtifactEndpoints
     {
         var edge = size ?? 128;
         if (edge is < MinSize or > MaxSize)
-            return ApiEndpoints.FieldProblem(new Jobs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
+            return ApiEndpoints.FieldProblem(new Runs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
         if (string.IsNullOrEmpty(path) || !path.EndsWith(".safetensors", StringComparison.Ordinal) || path.Contains('\0') || path.Contains('\\')
             || path.Split('/').Any(s => s is "" or "." or ".."))
             return NotFound($"'{path}' is not a map of run {id}");

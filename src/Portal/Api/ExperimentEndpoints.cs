@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Portal.Store;
 using Portal.Jobs;
+using Portal.Runs;
 
 namespace Portal.Api;
 

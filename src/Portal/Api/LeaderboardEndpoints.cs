@@ -1,5 +1,6 @@
 using System.Globalization;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Leaderboard;
 
 namespace Portal.Api;

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Portal.Api;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Auth;

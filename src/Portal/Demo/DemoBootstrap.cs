@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Portal.Infrastructure;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Demo;

@@ -8,6 +8,7 @@ using Forensics.ML.Models.Diffusion;
 using Microsoft.EntityFrameworkCore;
 using Portal.Infrastructure;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Demo;

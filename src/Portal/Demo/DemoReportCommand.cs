@@ -80,7 +80,7 @@ public static class DemoReportCommand
             Console.WriteLine(DemoCost.ToMarkdown(cost));
             if (o.Json)
             {
-                var document = DemoResults.ToJson(tables, Jobs.RunService.CodeVersion, o.Set.ToString().ToLowerInvariant(), took.TotalMinutes, cost?.ToJson())
+                var document = DemoResults.ToJson(tables, Runs.RunService.CodeVersion, o.Set.ToString().ToLowerInvariant(), took.TotalMinutes, cost?.ToJson())
                     .ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
                 if (o.JsonPath is { } path) await File.WriteAllTextAsync(path, document + Environment.NewLine);
                 else Console.WriteLine($"```json{Environment.NewLine}{document}{Environment.NewLine}```");
@@ -130,6 +130,6 @@ public static class DemoReportCommand
 
     /// <summary>"MiniGenImage results, &lt;date&gt;, commit &lt;code version&gt;, `&lt;command&gt;` (&lt;minutes&gt;)".</summary>
     public static string Header(string[] args, TimeSpan took) =>
-        $"MiniGenImage results, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, commit {Jobs.RunService.CodeVersion}, " +
+        $"MiniGenImage results, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, commit {Runs.RunService.CodeVersion}, " +
         $"`dotnet run --project src/Portal -- {string.Join(' ', args)}` ({took.TotalMinutes:0.0} min)";
 }

@@ -8,6 +8,7 @@ using Microsoft.EntityFrameworkCore;
 using Portal.Components.Shared;
 using Portal.Infrastructure;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Demo;

@@ -1,5 +1,6 @@
 using Forensics.ML.Runtime;
 using Portal.Jobs;
+using Portal.Runs;
 
 namespace Portal.Infrastructure;
 

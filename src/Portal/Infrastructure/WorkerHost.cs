@@ -1,4 +1,5 @@
 using Portal.Jobs;
+using Portal.Runs;
 
 namespace Portal.Infrastructure;
 

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Options;
 using Portal.Infrastructure;
 using Portal.Store;
 using TorchSharp;
+using Portal.Runs;
 
 namespace Portal.Jobs;
 

@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Portal.Infrastructure;
 using Portal.Store;
+using Portal.Runs;
 
 namespace Portal.Jobs;
 

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Portal.Infrastructure;
 using Portal.Store;
+using Portal.Runs;
 
 namespace Portal.Jobs;
 

@@ -3,6 +3,8 @@ using Microsoft.EntityFrameworkCore;
 using Portal.Infrastructure;
 using Portal.Store;
 
+using Portal.Runs;
+
 namespace Portal.Jobs;
 
 /// <summary>

@@ -15,6 +15,7 @@ using Portal.Infrastructure;
 using Portal.Store;
 using TorchSharp;
 using static TorchSharp.torch;
+using Portal.Runs;
 
 namespace Portal.Jobs;
 

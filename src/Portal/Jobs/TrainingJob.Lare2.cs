@@ -7,6 +7,7 @@ using Forensics.ML.Training;
 using Forensics.ML.Weights;
 using Microsoft.EntityFrameworkCore;
 using Portal.Store;
+using Portal.Runs;
 
 namespace Portal.Jobs;
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Forensics.ML.Protocols;
 using Microsoft.EntityFrameworkCore;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Leaderboard;

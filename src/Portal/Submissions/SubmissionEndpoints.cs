@@ -1,6 +1,7 @@
 using Portal.Api;
 using Portal.Infrastructure;
 using Portal.Jobs;
+using Portal.Runs;
 
 namespace Portal.Submissions;
 

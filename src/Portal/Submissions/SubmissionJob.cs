@@ -5,6 +5,7 @@ using Forensics.ML.Metrics;
 using Microsoft.EntityFrameworkCore;
 using Portal.Infrastructure;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Submissions;

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Components.Pages;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;

@@ -11,6 +11,7 @@ using MudBlazor.Services;
 using Portal.Components.Pages;
 using Portal.Infrastructure;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Bunit;
 using Portal.Components.Pages;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;

@@ -11,6 +11,7 @@ using MudBlazor.Services;
 using Portal.Demo;
 using Portal.Infrastructure;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 using Portal.Tests.Support;
 

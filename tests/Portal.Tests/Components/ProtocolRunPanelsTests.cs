@@ -5,6 +5,7 @@ using Forensics.ML.Metrics;
 using Forensics.ML.Protocols;
 using Portal.Components.Pages;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;

@@ -7,6 +7,7 @@ using Portal.Api;
 using Portal.Components.Pages;
 using Portal.Components.Shared;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;

@@ -2,6 +2,7 @@ using Bunit;
 using Portal.Components.Pages;
 using Portal.Demo;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Demo;

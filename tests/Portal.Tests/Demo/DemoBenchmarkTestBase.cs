@@ -10,6 +10,7 @@ using MudBlazor.Services;
 using Portal.Infrastructure;
 using Portal.Demo;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 using Portal.Tests.Components;
 using Portal.Tests.Support;

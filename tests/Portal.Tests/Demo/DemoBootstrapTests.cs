@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Portal.Demo;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 using Portal.Tests.Support;
 

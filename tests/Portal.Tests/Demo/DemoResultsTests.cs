@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Portal.Demo;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -5,6 +5,7 @@ using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
 using Portal.Components.Pages;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 using Portal.Tests.Components;
 using static TorchSharp.torch;

@@ -2,6 +2,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 using Portal.Tests.Support;
 using static Portal.Tests.Support.TestJobs;

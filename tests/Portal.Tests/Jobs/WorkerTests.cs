@@ -6,6 +6,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 using Portal.Tests.Support;
 using static Portal.Tests.Support.TestJobs;

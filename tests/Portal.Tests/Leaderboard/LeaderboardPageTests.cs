@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Bench;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Leaderboard;
 using Portal.Store;
 using Portal.Tests.Components;

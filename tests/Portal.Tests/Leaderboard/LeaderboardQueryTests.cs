@@ -1,5 +1,6 @@
 using Portal.Bench;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Leaderboard;
 using Portal.Store;
 using Portal.Tests.Components;

@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Auth;
 using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Support;

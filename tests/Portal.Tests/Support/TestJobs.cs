@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Portal.Jobs;
+using Portal.Runs;
 
 namespace Portal.Tests.Support;
 

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 using Portal.Infrastructure;
 using Portal.Store;
 
-namespace Portal.Jobs;
+namespace Portal.Runs;
 
 /// <summary>
 /// The queue's entry point for every run. It claims the run atomically (queued -> running, so a duplicate delivery

@@ -1,6 +1,6 @@
 using Portal.Infrastructure;
 
-namespace Portal.Jobs;
+namespace Portal.Runs;
 
 /// <summary>
 /// The queues. Device-heavy jobs go to one queue per device kind ("device-cpu", "device-cuda"), each served by one
@@ -69,36 +69,4 @@ public static class JobQueues
         }
         return served;
     }
-}
-
-/// <summary>A kind of job: registration, alignment, training, evaluation... Resolved by <see cref="Kind"/> when a run starts.</summary>
-public interface IRunJob
-{
-    /// <summary>The run kind this job executes, e.g. "register-dataset".</summary>
-    string Kind { get; }
-    /// <summary>
-    /// <see cref="JobQueues.Device"/> for jobs that use torch heavily (the run goes to the queue of its device kind), else
-    /// <see cref="JobQueues.Light"/> or <see cref="JobQueues.Orchestration"/>.
-    /// </summary>
-    string Queue { get; }
-    /// <summary>Runs the job. Throw to fail the run; honour <see cref="RunContext.CancellationToken"/>.</summary>
-    Task ExecuteAsync(RunContext context);
-
-    /// <summary>
-    /// Checks a config before the run is stored and queued: throw <see cref="FieldException"/> naming the field, so bad
-    /// input is a 400 (or a message on the form) instead of a failed run.
-    /// </summary>
-    Task ValidateAsync(string configJson) => Task.CompletedTask;
-}
-
-/// <summary>Delivers run ids to workers. The only thing the job layer needs from a queue, so the storage behind it can change.</summary>
-public interface IRunQueue
-{
-    void Enqueue(long runId, string queue);
-
-    /// <summary>
-    /// True when what was enqueued survives a restart and is shared between processes (a database-backed storage); false
-    /// for an in-process queue, whose queued runs must be enqueued again from the store when a process starts.
-    /// </summary>
-    bool Durable => false;
 }

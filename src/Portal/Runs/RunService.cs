@@ -8,22 +8,7 @@ using Microsoft.Extensions.Options;
 using Portal.Infrastructure;
 using Portal.Store;
 
-namespace Portal.Jobs;
-
-/// <summary>The outcome of a cancel request.</summary>
-public enum CancelOutcome { NotFound, AlreadyFinished, Canceled, Requested }
-
-/// <summary>The outcome of a delete request.</summary>
-public enum DeleteOutcome { NotFound, NotFinished, Deleted }
-
-/// <summary>A run ahead of a queued one: running now, or queued before it.</summary>
-public sealed record QueuedAhead(long Id, string Kind, RunStatus Status, double Progress, DateTime? StartedAt);
-
-/// <summary>
-/// Where a queued run stands: its queue, its place among the queued runs there (1 = next to start), how many runs that
-/// queue is running now, the first few runs ahead of it, and how many there are in all.
-/// </summary>
-public sealed record QueuePlace(string Queue, int Position, int Running, IReadOnlyList<QueuedAhead> Ahead, int AheadCount);
+namespace Portal.Runs;
 
 /// <summary>
 /// Creates, cancels, re-runs, tags and deletes runs. Shared by the UI, the API and other jobs. The acting user (none in a
@@ -228,18 +213,4 @@ public sealed class RunService(IDbContextFactory<PortalDb> dbFactory, IRunQueue 
         null => null,
         _ => JsonNode.Parse(node.ToJsonString()),
     };
-}
-
-/// <summary>A job that must update its own records when one of its runs is canceled (queued or running), e.g. free a dataset it was making.</summary>
-public interface ICancelHook
-{
-    string Kind { get; }
-    Task OnCanceledAsync(Run run);
-}
-
-/// <summary>A job that must update its own records when one of its runs is re-run (e.g. point a dataset at the new run).</summary>
-public interface IRerunHook
-{
-    string Kind { get; }
-    Task OnRerunAsync(Run old, Run rerun);
 }

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Portal.Jobs;
+namespace Portal.Runs;
 
 /// <summary>
 /// The cancellation sources of the runs executing in this process, so a cancel from the UI or the API reaches the job's

@@ -1,7 +1,7 @@
 using Hangfire;
 using Hangfire.States;
 
-namespace Portal.Jobs;
+namespace Portal.Runs;
 
 /// <summary>Delivers run ids through Hangfire, on the run's queue. Works with any Hangfire storage.</summary>
 public sealed class HangfireRunQueue(IBackgroundJobClient client, JobStorage storage) : IRunQueue

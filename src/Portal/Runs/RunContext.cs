@@ -3,7 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Portal.Infrastructure;
 using Portal.Store;
 
-namespace Portal.Jobs;
+namespace Portal.Runs;
 
 /// <summary>What a job sees of its run: its config, progress and log reporting, metrics, the data directory, cancellation.</summary>
 public sealed class RunContext(long runId, string kind, string configJson, int attempt, PortalPaths paths,

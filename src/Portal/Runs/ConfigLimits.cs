@@ -1,4 +1,4 @@
-namespace Portal.Jobs;
+namespace Portal.Runs;
 
 /// <summary>
 /// Portal:Limits: the upper bounds of the size-like config fields of every job kind, so a config that would allocate

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 using Portal.Infrastructure;
 using Portal.Store;
 
-namespace Portal.Jobs;
+namespace Portal.Runs;
 
 /// <summary>
 /// Takes over the runs whose worker vanished, so another worker resumes them from their last checkpoint. A running run is

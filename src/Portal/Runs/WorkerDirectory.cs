@@ -3,19 +3,7 @@ using Microsoft.Extensions.Options;
 using Portal.Infrastructure;
 using Portal.Store;
 
-namespace Portal.Jobs;
-
-/// <summary>A run a worker is executing now.</summary>
-public sealed record WorkerRun(long Id, string Kind, double Progress, string? Phase);
-
-/// <summary>
-/// One job-running process as the System page and GET /api/workers show it. State: "live" (heartbeat fresher than
-/// Portal:Jobs:OrphanAfterSeconds), "stopped" (it stopped cleanly) or "gone" (its heartbeat aged without a clean stop:
-/// killed or machine lost; its runs are taken over).
-/// </summary>
-public sealed record WorkerStatus(string Name, string Host, int ProcessId, string Mode, string DeviceKind, string? DeviceName,
-    long MemoryBytes, int Threads, IReadOnlyList<string> Queues, DateTime StartedAt, DateTime HeartbeatAt, DateTime? StoppedAt,
-    string State, IReadOnlyList<WorkerRun> Runs);
+namespace Portal.Runs;
 
 /// <summary>Reads the Workers table with each live worker's current runs.</summary>
 public sealed class WorkerDirectory(IDbContextFactory<PortalDb> dbFactory, IOptions<PortalOptions> options)
