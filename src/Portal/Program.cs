@@ -8,8 +8,8 @@ if (WorkerHost.Is(args)) return await WorkerHost.RunAsync(args);
 // `users add NAME --role R --token T`: the headless first account and API token, on the configured store (Auth/UsersCommand.cs).
 if (Portal.Auth.UsersCommand.Is(args)) return await Portal.Auth.UsersCommand.RunAsync(args);
 // `demo-report`: the demo benchmark run in this process, its tables printed (Demo/DemoReportCommand.cs).
-var demoReport = Portal.Demo.DemoReportCommand.Is(args) ? Portal.Demo.DemoReportCommand.Parse(args) : null;
-var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.Demo.DemoReportCommand.HostArgs(demoReport));
+var demoReport = Portal.Experiments.DemoReportCommand.Is(args) ? Portal.Experiments.DemoReportCommand.Parse(args) : null;
+var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.Experiments.DemoReportCommand.HostArgs(demoReport));
 // The top-level appsettings.json (copied next to the app) is the base configuration, whatever the working directory.
 PortalConfiguration.AddAppSettings(builder.Configuration);
 // Portal:Mode=worker in any configuration source: the same as the `worker` verb.
@@ -27,7 +27,7 @@ builder.Services.AddPortalTorch();                        // torch loaded in the
 builder.Services.AddPortalLeaderboard();                 // leaderboard query over the evaluation runs
 builder.Services.AddPortalUi();                           // Blazor Server, MudBlazor, OpenAPI
 Portal.Auth.AuthSetup.AddPortalAuth(builder.Services);    // accounts and roles (Identity), cookie + API tokens, policies, audit
-Portal.Demo.DemoServices.AddDemoBenchmark(builder.Services); // the demo benchmark's definitions and the page's driver
+Portal.Experiments.DemoServices.AddDemoBenchmark(builder.Services); // the demo benchmark's definitions and the page's driver
 
 var app = builder.Build();
 app.UseExceptionHandler();
@@ -41,7 +41,7 @@ app.MapLeaderboardApi();
 app.MapArtifactApi();
 app.MapExperimentApi();
 app.MapMatrixApi();
-Portal.Submissions.SubmissionEndpoints.MapSubmissionApi(app); // score submissions (runs of kind "submission")
+Portal.Experiments.SubmissionEndpoints.MapSubmissionApi(app); // score submissions (runs of kind "submission")
 app.MapZooApi();
 app.MapWorkerApi();
 Portal.Auth.AuthEndpoints.MapAuthApi(app);
@@ -51,7 +51,7 @@ app.MapHangfireDashboard("/hangfire", new DashboardOptions
     DisplayStorageConnectionString = false,
 }).RequireAuthorization(Portal.Auth.Policies.Admin);
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
-if (demoReport is not null) return await Portal.Demo.DemoReportCommand.RunAsync(app, demoReport, args);
+if (demoReport is not null) return await Portal.Experiments.DemoReportCommand.RunAsync(app, demoReport, args);
 app.Run();
 return 0;
 

@@ -1,5 +1,7 @@
 using System.Globalization;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Runs;
 using Portal.Leaderboard;
 

@@ -4,7 +4,9 @@ using Forensics.ML.Metrics;
 using Forensics.ML.Protocols;
 using Microsoft.EntityFrameworkCore;
 using Portal.Infrastructure;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Runs;
 using Portal.Store;
 

@@ -1,4 +1,6 @@
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Runs;
 using Portal.Store;
 

@@ -5,7 +5,9 @@ using Hangfire.PostgreSql;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Runs;
 using Portal.Store;
 
@@ -99,7 +101,7 @@ public static class ServiceSetup
         services.AddTransient<IRunJob, CrossGeneratorJob>();
         services.AddTransient<IRunJob, AlignmentJob>();
         services.AddTransient<IRunJob, PipelineJob>();
-        services.AddTransient<IRunJob, Portal.Submissions.SubmissionJob>();
+        services.AddTransient<IRunJob, SubmissionJob>();
         services.AddTransient<ModelZooService>();
 
         var store = StoreOf(config);
@@ -127,9 +129,9 @@ public static class ServiceSetup
             services.AddHostedService<OrphanSweeper>();
         }
         // After the recovery: the demo sees the build runs a previous process left queued. A worker leaves the demo to the web node.
-        services.AddTransient<IRunJob, Portal.Demo.MiniGenImageBuildJob>();
-        services.AddSingleton<Portal.Demo.DemoBootstrap>();
-        if (portal.Mode != PortalModes.Worker) services.AddHostedService(sp => sp.GetRequiredService<Portal.Demo.DemoBootstrap>());
+        services.AddTransient<IRunJob, Portal.Experiments.MiniGenImageBuildJob>();
+        services.AddSingleton<Portal.Experiments.DemoBootstrap>();
+        if (portal.Mode != PortalModes.Worker) services.AddHostedService(sp => sp.GetRequiredService<Portal.Experiments.DemoBootstrap>());
         if (jobs.RunWorkers)
         {
             // One worker on this machine's device queue: two heavy jobs never share the CPU/GPU.

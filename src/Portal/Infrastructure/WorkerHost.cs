@@ -1,4 +1,6 @@
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Runs;
 
 namespace Portal.Infrastructure;
@@ -32,7 +34,7 @@ public static class WorkerHost
         builder.Services.AddPortalJobs(builder.Configuration);
         builder.Services.AddPortalTorch();
         builder.Services.AddPortalLeaderboard();
-        Portal.Demo.DemoServices.AddDemoBenchmark(builder.Services);
+        Portal.Experiments.DemoServices.AddDemoBenchmark(builder.Services);
         using var host = builder.Build();
         host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(WorkerHost))
             .LogInformation("Worker {Name} starting: no web server; queues {Queues}", RunExecutor.WorkerName,

@@ -2,7 +2,9 @@ using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Runs;
 using Portal.Store;
 
@@ -309,7 +311,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     static async Task SummariseNewRunsAsync(DbConnection connection, Dialect sql, CancellationToken ct)
     {
         const string newRuns = $"""
-            SELECT 1 FROM "Runs" r WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}', '{Portal.Submissions.SubmissionJob.KindName}')
+            SELECT 1 FROM "Runs" r WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}', '{SubmissionJob.KindName}')
               AND NOT EXISTS (SELECT 1 FROM "LeaderboardEntries" e WHERE e."RunId" = r."Id") LIMIT 1
             """;
         // A read first: most queries find nothing new, and an INSERT would take the database's write lock even then.
@@ -338,7 +340,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
                      (SELECT {sql.Join("g", sql.Char(LeaderboardEntry.GeneratorSeparator), "g")}
                         FROM (SELECT substr(m."Name", length('acc' || modes.Suffix) + 2) AS g FROM "RunMetrics" m WHERE {Family("acc")} ORDER BY m."Name") AS gs) AS Generators
               FROM "Runs" r CROSS JOIN modes
-              WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}', '{Portal.Submissions.SubmissionJob.KindName}')
+              WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}', '{SubmissionJob.KindName}')
                 AND NOT EXISTS (SELECT 1 FROM "LeaderboardEntries" e WHERE e."RunId" = r."Id")
             ) AS summary
             -- A mode the run did not record has no generators and gets no entry.

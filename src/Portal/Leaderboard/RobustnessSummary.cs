@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text.Json;
 using Forensics.ML.Protocols;
 using Microsoft.EntityFrameworkCore;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Runs;
 using Portal.Store;
 

@@ -83,10 +83,10 @@ public sealed class AuthPagesTests : PortalComponentTest
     public void Viewer_sees_no_register_forms()
     {
         SignInAs("vera", Roles.Viewer);
-        Assert.Empty(Render<Datasets>().FindAll("[data-testid=register-dataset]"));
+        Assert.Empty(Render<Portal.Components.Pages.Datasets>().FindAll("[data-testid=register-dataset]"));
         Assert.Empty(Render<Models>().FindAll("#register-model"));
         SignInAs("rita", Roles.Researcher);
-        Assert.Single(Render<Datasets>().FindAll("[data-testid=register-dataset]"));
+        Assert.Single(Render<Portal.Components.Pages.Datasets>().FindAll("[data-testid=register-dataset]"));
         Assert.Single(Render<Models>().FindAll("#register-model"));
     }
 }

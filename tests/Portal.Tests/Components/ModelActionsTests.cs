@@ -2,7 +2,9 @@ using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Components.Pages;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Runs;
 using Portal.Store;
 
