@@ -170,8 +170,18 @@ public static class ServiceSetup
         return true;
     });
 
-    /// <summary>The leaderboard: the detectors x generators pivot over evaluation runs.</summary>
-    public static IServiceCollection AddPortalLeaderboard(this IServiceCollection services) => services.AddTransient<Portal.Leaderboard.LeaderboardQuery>();
+    /// <summary>
+    /// The leaderboard: its indexer (rows written when a scored run succeeds, and at start for runs not indexed yet) and
+    /// its query (the detectors x generators pivot, read only).
+    /// </summary>
+    public static IServiceCollection AddPortalLeaderboard(this IServiceCollection services)
+    {
+        services.AddTransient<Portal.Leaderboard.LeaderboardQuery>();
+        services.AddTransient<Portal.Leaderboard.LeaderboardIndexer>();
+        services.AddTransient<IRunSucceededHook>(sp => sp.GetRequiredService<Portal.Leaderboard.LeaderboardIndexer>());
+        services.AddHostedService<LeaderboardStartupIndex>();
+        return services;
+    }
 
     /// <summary>Torch, loaded in the background at start with the configured device and threads.</summary>
     public static IServiceCollection AddPortalTorch(this IServiceCollection services)
@@ -202,6 +212,25 @@ sealed class StoreMigration(IDbContextFactory<PortalDb> dbFactory, ILogger<Store
         // WAL lets the UI read while a job writes (SQLite only: PostgreSQL's readers never wait on writers).
         if (db.Database.IsSqlite()) await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
         if (pending.Count > 0) logger.LogInformation("Applied migrations: {Migrations}", string.Join(", ", pending));
+    }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}
+
+/// <summary>
+/// Indexes, after the migration, the succeeded runs the leaderboard has no rows for (runs stored before the indexer
+/// existed, or whose indexing failed), so existing results still show.
+/// </summary>
+sealed class LeaderboardStartupIndex(Portal.Leaderboard.LeaderboardIndexer indexer, ILogger<LeaderboardStartupIndex> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken ct)
+    {
+        try
+        {
+            var rows = await indexer.RebuildAsync(ct: ct);
+            if (rows > 0) logger.LogInformation("Leaderboard: indexed {Rows} row(s) of runs not indexed yet", rows);
+        }
+        catch (Exception e) when (e is not OperationCanceledException) { logger.LogWarning(e, "Leaderboard: indexing the runs not indexed yet failed"); }
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;

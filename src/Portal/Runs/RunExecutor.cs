@@ -53,6 +53,7 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
             await StopAsync(stopHeartbeat, heartbeat);
             await PersistAsync(runId, "last progress", () => FlushProgressAsync(context));
             await PersistAsync(runId, "outcome", () => FinishAsync(runId, RunStatus.Succeeded, null));
+            await OnSucceededAsync(runId, run.Kind);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
@@ -194,6 +195,16 @@ public sealed class RunExecutor(IDbContextFactory<PortalDb> dbFactory, IEnumerab
     {
         await using var db = await dbFactory.CreateDbContextAsync();
         return await db.Runs.Where(r => r.Id == runId).Select(r => r.CancelRequested).SingleAsync();
+    }
+
+    /// <summary>The hooks that derive rows from a succeeded run (the leaderboard's); a failure is logged, the run stays succeeded.</summary>
+    async Task OnSucceededAsync(long runId, string kind)
+    {
+        foreach (var hook in services.GetServices<IRunSucceededHook>())
+        {
+            try { await hook.OnSucceededAsync(runId, kind); }
+            catch (Exception e) { logger.LogWarning(e, "Run {RunId} succeeded but {Hook} failed; it is rebuilt at the next start", runId, hook.GetType().Name); }
+        }
     }
 
     async Task FinishAsync(long runId, RunStatus status, string? error)

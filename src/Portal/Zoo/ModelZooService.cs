@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Forensics.ML.Evaluation;
 using Forensics.ML.Detectors;
 using Forensics.ML.Generators;
 using Forensics.ML.Models;
@@ -42,7 +43,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
         [Autoencoder] = ["autoencoder-kl"],
         [Unet] = ["unet2d-condition"],
         [TextEncoder] = ["clip-text"],
-        [Detector] = [.. DetectorArchitectures.All.Select(a => a.Name), "lare2"],
+        [Detector] = [.. DetectorArchitectures.All.Select(a => a.Name), Lare2Evaluator.Architecture],
         [Clip] = ["clip-rn"],
         [Generator] = ["ldm", "dcgan"],
     };
@@ -261,7 +262,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
                 Autoencoder => InspectAutoencoder(path),
                 Unet => InspectUnet(path),
                 TextEncoder => InspectTextEncoder(path),
-                Detector when architecture == "lare2" => InspectLare(path),
+                Detector when architecture == Lare2Evaluator.Architecture => InspectLare(path),
                 Detector => InspectDetector(path, architecture),
                 Clip => InspectClip(path),
                 _ => throw new FieldException("kind", $"unknown kind '{kind}'"),
@@ -332,7 +333,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
         }
         bool Has(string key) => keys.Contains(key);
         bool Starts(string prefix) => keys.Any(k => k.StartsWith(prefix, StringComparison.Ordinal));
-        if (Starts(Lare2Classifier.BackbonePrefix) && (Has("conv.weight") || Starts("attn_pool."))) return (Detector, "lare2");
+        if (Starts(Lare2Classifier.BackbonePrefix) && (Has("conv.weight") || Starts("attn_pool."))) return (Detector, Lare2Evaluator.Architecture);
         if (Starts("visual.attnpool.") || Starts("attnpool.")) return (Clip, "clip-rn");
         if (Has("conv1.weight") && Has("fc.weight") && Starts("layer4.")) return (Detector, DetectorArchitectures.Default.Name);
         return (null, $"cannot tell what '{file}' holds from its {keys.Count} key(s) ({string.Join(", ", keys.Take(8))}{(keys.Count > 8 ? ", ..." : "")}); " +
@@ -503,7 +504,7 @@ public sealed class ModelZooService(IDbContextFactory<PortalDb> dbFactory, Porta
     static ModelInspection InspectLare(string file)
     {
         using var model = Lare2Classifier.Load(file, out var report);
-        return new ModelInspection(Detector, "lare2", Format(file), file, 0, "", KeyReport.From(report.Report, report.Report.Loaded + report.IgnoredTextTower.Count),
+        return new ModelInspection(Detector, Lare2Evaluator.Architecture, Format(file), file, 0, "", KeyReport.From(report.Report, report.Report.Loaded + report.IgnoredTextTower.Count),
             $"{report.IgnoredTextTower.Count} CLIP text-tower tensor(s) ignored", null, null, null, null, null, null);
     }
 

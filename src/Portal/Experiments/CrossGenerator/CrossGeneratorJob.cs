@@ -83,24 +83,17 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
             Modes = modes, CheckpointChosenOn = c.CheckpointChosenOn,
         }, context.CancellationToken);
 
-        File.WriteAllText(Path.Combine(context.WorkDir, "crossgen.json"), result.ToJson().ToJsonString(Forensics.ML.Metrics.ReportJson.Options));
-        File.WriteAllText(Path.Combine(context.WorkDir, "crossgen.csv"), result.ToCsv());
-        await context.ArtifactAsync("crossgen", Path.Combine(context.WorkDir, "crossgen.json"));
-        await context.ArtifactAsync("crossgen-csv", Path.Combine(context.WorkDir, "crossgen.csv"));
+        File.WriteAllText(Path.Combine(context.WorkDir, CrossGeneratorResults.JsonFileName), result.ToJson().ToJsonString(Forensics.ML.Metrics.ReportJson.Options));
+        File.WriteAllText(Path.Combine(context.WorkDir, CrossGeneratorResults.CsvFileName), result.ToCsv());
+        await context.ArtifactAsync(CrossGeneratorResults.JsonArtifact, Path.Combine(context.WorkDir, CrossGeneratorResults.JsonFileName));
+        await context.ArtifactAsync(CrossGeneratorResults.CsvArtifact, Path.Combine(context.WorkDir, CrossGeneratorResults.CsvFileName));
         foreach (var table in result.Tables)
         {
-            var suffix = table.Mode == ThresholdMode.Fixed ? "" : "@" + table.Mode.Name();
             foreach (var row in table.Rows)
-            {
-                var r = row.Result.Report;
-                await context.MetricAsync($"acc{suffix}/{row.Generator}", 0, r.Acc);
-                if (r.Ap is { } ap) await context.MetricAsync($"ap{suffix}/{row.Generator}", 0, ap);
-                // Bootstrap intervals as the leaderboard reads them: "acc_ci_lo@best/<generator>".
-                foreach (var (name, value) in new (string, double?)[] { ("acc_ci_lo", r.AccCi?.Low), ("acc_ci_hi", r.AccCi?.High), ("ap_ci_lo", r.ApCi?.Low), ("ap_ci_hi", r.ApCi?.High) })
-                    if (value is { } v) await context.MetricAsync($"{name}{suffix}/{row.Generator}", 0, v);
-            }
-            await context.MetricAsync($"acc{suffix}/avg", 0, table.Average.Acc);
-            if (table.Average.Ap is { } avgAp) await context.MetricAsync($"ap{suffix}/avg", 0, avgAp);
+                foreach (var (name, value) in CrossGeneratorResults.Values(table.Mode, row.Generator, row.Result.Report))
+                    if (value is { } v) await context.MetricAsync(name, 0, v);
+            await context.MetricAsync(CrossGeneratorResults.Metric(EvaluationResults.Acc, table.Mode, CrossGeneratorResults.AverageRow), 0, table.Average.Acc);
+            if (table.Average.Ap is { } avgAp) await context.MetricAsync(CrossGeneratorResults.Metric(EvaluationResults.Ap, table.Mode, CrossGeneratorResults.AverageRow), 0, avgAp);
             if (table.MixesSplits) await context.LogAsync($"{table.Mode.Name()}: the threshold or checkpoint was chosen on the reported data", "warning");
         }
         await context.LogAsync(result.FormatTable());

@@ -370,7 +370,7 @@ public static class DemoResults
     public static JsonObject ToJson(DemoTables tables, string commit, string set, double minutes, JsonObject? cost)
     {
         static JsonNode? N(double? v) => v is { } x && double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 6)) : null;
-        static (string Detector, string Training) Split(string row) => row == Lare2 ? ("lare2", "usual") : ("res50nodown", row == ResNet ? Usual : row);
+        static (string Detector, string Training) Split(string row) => row == Lare2 ? (Lare2Evaluator.Architecture, "usual") : ("res50nodown", row == ResNet ? Usual : row);
         var cells = tables.Claims.SelectMany(t => t.Cells).DistinctBy(c => (c.Row == ResNet ? Usual : c.Row, c.Generator, c.Condition));
         return new JsonObject
         {

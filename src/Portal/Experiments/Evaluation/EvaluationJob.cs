@@ -119,9 +119,9 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         }
 
         report.Write(context.WorkDir);
-        await context.ArtifactAsync("scores", Path.Combine(context.WorkDir, "scores.csv"));
-        await context.ArtifactAsync("metrics", Path.Combine(context.WorkDir, "metrics.json"));
-        await StoreMetricsAsync(context, report);
+        await context.ArtifactAsync(EvaluationResults.ScoresArtifact, Path.Combine(context.WorkDir, EvaluationReport.ScoresFileName));
+        await context.ArtifactAsync(EvaluationResults.MetricsArtifact, Path.Combine(context.WorkDir, EvaluationReport.MetricsFileName));
+        await EvaluationResults.StoreAsync(context, report);
         foreach (var s in result.Skipped) await context.LogAsync($"skipped {s.RelativePath}: {s.Reason}", "warning");
         await context.LogAsync(report.FormatTable());
     }
@@ -145,23 +145,6 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
                                $"images over {evalOptions.MaxPixels} pixels: {evalOptions.Oversize.ToString().ToLowerInvariant()} (Portal:Images:MaxEvalPixels)");
         var result = DetectorEvaluator.Score(detector, set.Images, evalOptions, progress, context.CancellationToken);
         return (result, EvaluationReport.Create(detector, set, result, evalOptions, metricsOptions));
-    }
-
-    /// <summary>Final metrics at step 0: overall as "acc", "ap", ...; per generator as "acc/&lt;generator&gt;"; bootstrap intervals as "acc_ci_lo", "acc_ci_hi", ....</summary>
-    internal static async Task StoreMetricsAsync(RunContext context, EvaluationReport report)
-    {
-        async Task Store(string suffix, DetectionReport r)
-        {
-            foreach (var (name, value) in new (string, double?)[]
-                     {
-                         ("acc", r.Acc), ("real_acc", r.RealAcc), ("fake_acc", r.FakeAcc), ("balanced_acc", r.BalancedAcc),
-                         ("ap", r.Ap), ("auc", r.Auc), ("best_acc", r.BestAcc), ("n_real", r.NReal), ("n_fake", r.NFake),
-                         ("acc_ci_lo", r.AccCi?.Low), ("acc_ci_hi", r.AccCi?.High), ("ap_ci_lo", r.ApCi?.Low), ("ap_ci_hi", r.ApCi?.High),
-                     })
-                if (value is { } v) await context.MetricAsync(name + suffix, 0, v);
-        }
-        await Store("", report.Overall);
-        foreach (var (generator, r) in report.PerGenerator) await Store("/" + generator, r);
     }
 
     sealed class Progress(Action<EvalProgress> report) : IProgress<EvalProgress>

@@ -73,10 +73,10 @@ public sealed class SubmissionJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         var report = EvaluationReport.Create(Architecture, (0, [], 1), c.ScoresFile, c.Sha256, set, scores, new EvalOptions(),
             new MetricsOptions());
         report.Write(context.WorkDir);
-        await context.ArtifactAsync("scores", Path.Combine(context.WorkDir, EvaluationReport.ScoresFileName));
-        await context.ArtifactAsync("metrics", Path.Combine(context.WorkDir, EvaluationReport.MetricsFileName));
+        await context.ArtifactAsync(EvaluationResults.ScoresArtifact, Path.Combine(context.WorkDir, EvaluationReport.ScoresFileName));
+        await context.ArtifactAsync(EvaluationResults.MetricsArtifact, Path.Combine(context.WorkDir, EvaluationReport.MetricsFileName));
         await context.ArtifactAsync("submitted", c.ScoresFile);
-        await EvaluationJob.StoreMetricsAsync(context, report);
+        await EvaluationResults.StoreAsync(context, report);
         await context.LogAsync(report.FormatTable());
         context.ReportProgress(1, "done");
     }
