@@ -1,5 +1,6 @@
 using Hangfire;
 using Portal.Api;
+using Portal.Auth;
 using Portal.Components;
 using Portal.Infrastructure;
 
@@ -7,7 +8,7 @@ using Portal.Infrastructure;
 if (WorkerHost.Is(args)) return await WorkerHost.RunAsync(args);
 // `users add NAME --role R --token T`: the headless first account and API token, on the configured store (Auth/UsersCommand.cs).
 if (Portal.Auth.UsersCommand.Is(args)) return await Portal.Auth.UsersCommand.RunAsync(args);
-// `demo-report`: the demo benchmark run in this process, its tables printed (Demo/DemoReportCommand.cs).
+// `demo-report`: the demo benchmark run in this process, its tables printed (Experiments/Demo/DemoReportCommand.cs).
 var demoReport = Portal.Experiments.DemoReportCommand.Is(args) ? Portal.Experiments.DemoReportCommand.Parse(args) : null;
 var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.Experiments.DemoReportCommand.HostArgs(demoReport));
 // The top-level appsettings.json (copied next to the app) is the base configuration, whatever the working directory.
@@ -21,13 +22,9 @@ if (TorchBuildCheck.Refuse(builder.Configuration)) return TorchBuildCheck.ExitCo
 // output in every environment, wherever the app is started from, not only in Development.
 builder.WebHost.UseStaticWebAssets();
 
-builder.Services.AddPortalStore(builder.Configuration);   // SQLite store, data directory, migrations on start
-builder.Services.AddPortalJobs(builder.Configuration);    // runs, jobs, Hangfire queues, recovery on start
-builder.Services.AddPortalTorch();                        // torch loaded in the background with the configured device
-builder.Services.AddPortalLeaderboard();                 // leaderboard query over the evaluation runs
+builder.Services.AddPortalCore(builder.Configuration);    // store (SQLite or PostgreSQL), runs and jobs, torch, leaderboard, demo definitions
 builder.Services.AddPortalUi();                           // Blazor Server, MudBlazor, OpenAPI
-Portal.Auth.AuthSetup.AddPortalAuth(builder.Services);    // accounts and roles (Identity), cookie + API tokens, policies, audit
-Portal.Experiments.DemoServices.AddDemoBenchmark(builder.Services); // the demo benchmark's definitions and the page's driver
+builder.Services.AddPortalAuth();                         // accounts and roles (Identity), cookie + API tokens, policies, audit
 
 var app = builder.Build();
 app.UseExceptionHandler();

@@ -17,6 +17,22 @@ namespace Portal.Infrastructure;
 public static class ServiceSetup
 {
     /// <summary>
+    /// The services every portal process shares, the web app, the `worker` and `demo-report` alike: the store (SQLite or
+    /// PostgreSQL, migrated on start), the runs and their jobs (queues, workers, recovery), torch, the leaderboard's indexer
+    /// and query, and the demo benchmark's definitions. The web app adds its UI and accounts (<see cref="AddPortalUi"/>,
+    /// <see cref="Portal.Auth.AuthSetup.AddPortalAuth"/>); a worker has no users, and runs it queues act as the portal.
+    /// </summary>
+    public static IServiceCollection AddPortalCore(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddPortalStore(config);
+        services.AddPortalJobs(config);
+        services.AddPortalTorch();
+        services.AddPortalLeaderboard();
+        services.AddDemoBenchmark();
+        return services;
+    }
+
+    /// <summary>
     /// Options, data directory and the store: SQLite under the data directory (default) or PostgreSQL
     /// (Portal:Store:Provider = postgres). Code always asks for <c>IDbContextFactory&lt;PortalDb&gt;</c>; on PostgreSQL it
     /// gets a <see cref="PostgresPortalDb"/>, whose type selects the migrations in migrations/Postgres.
