@@ -206,9 +206,30 @@ public static class ServiceSetup
         return services;
     }
 
-    /// <summary>Blazor Server with MudBlazor, and the API's OpenAPI description.</summary>
+    /// <summary>
+    /// The query services the pages (and the API) read through, one per area, so no page touches the store: runs, datasets,
+    /// the zoo, each experiment's reads, the leaderboard's robustness summary, the audit log and the store's status.
+    /// </summary>
+    public static IServiceCollection AddPortalQueries(this IServiceCollection services)
+    {
+        services.AddTransient<RunQuery>();
+        services.AddTransient<DatasetQuery>();
+        services.AddTransient<ZooQuery>();
+        services.AddTransient<LareQuery>();
+        services.AddTransient<EvaluationQuery>();
+        services.AddTransient<MatrixQuery>();
+        services.AddTransient<PipelineQuery>();
+        services.AddTransient<DemoQuery>();
+        services.AddTransient<Portal.Leaderboard.RobustnessSummaryQuery>();
+        services.AddTransient<Portal.Auth.AuditQuery>();
+        services.AddTransient<StoreStatusQuery>();
+        return services;
+    }
+
+    /// <summary>Blazor Server with MudBlazor, the API's OpenAPI description, and the query services the pages read through.</summary>
     public static IServiceCollection AddPortalUi(this IServiceCollection services)
     {
+        services.AddPortalQueries();
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddMudServices();
         services.AddOpenApi();
