@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Forensics.ML.Metrics;
 using Microsoft.EntityFrameworkCore;
+using Portal.Experiments;
 using Portal.Infrastructure;
 using Portal.Store;
 using SkiaSharp;
@@ -98,7 +99,7 @@ public static class ArtifactEndpoints
         if (string.IsNullOrEmpty(path) || !path.EndsWith(".safetensors", StringComparison.Ordinal) || path.Contains('\0') || path.Contains('\\')
             || path.Split('/').Any(s => s is "" or "." or ".."))
             return NotFound($"'{path}' is not a map of run {id}");
-        var root = PortalPaths.Canonical(paths.Data("lare", id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var root = PortalPaths.Canonical(paths.Data(LareResults.MapsFolder, id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         var file = PortalPaths.Canonical(Path.Combine(root, path));
         if (!file.StartsWith(root + "/", StringComparison.Ordinal) || !File.Exists(file)) return NotFound($"'{path}' is not a map of run {id}");
         using var bitmap = LareMapImage.Draw(file);

@@ -58,7 +58,7 @@ public sealed class JobInputs(IDbContextFactory<PortalDb> dbFactory, PortalPaths
         var made = Parse<LareExtractionJob.Config>(run.ConfigJson, "LaRE").DatasetId;
         if (made != dataset.Id)
             throw new FieldException(field, $"LaRE run {runId} holds the maps of dataset {made}, not of '{dataset.Name}' (id {dataset.Id})");
-        var folder = paths.Data("lare", runId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var folder = paths.Data(LareResults.MapsFolder, runId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (!Directory.Exists(folder)) throw new FieldException(field, $"the maps of LaRE run {runId} are gone from {folder}");
         return folder;
     }

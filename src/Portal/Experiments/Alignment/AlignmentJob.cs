@@ -203,16 +203,11 @@ public sealed class AlignmentJob(IDbContextFactory<PortalDb> dbFactory, PortalPa
     async Task StoreOutcomeAsync(RunContext context, AlignmentResult result, string manifestPath, string alignmentJson)
     {
         await using (var db = await dbFactory.CreateDbContextAsync())
-            if (await db.Artifacts.AnyAsync(a => a.RunId == context.RunId && a.Kind == "alignment")) return;
-        foreach (var (name, value) in new (string, double)[]
-                 {
-                     ("seconds_per_image", result.SecondsPerImage), ("wall_seconds_per_image", result.WallSecondsPerImage),
-                     ("macs_per_image", result.MacsPerImage), ("psnr_mean", result.Psnr!.Mean), ("psnr_min", result.Psnr.Min),
-                     ("images_reconstructed", result.Reconstructed), ("images_failed", result.Failed),
-                 })
+            if (await db.Artifacts.AnyAsync(a => a.RunId == context.RunId && a.Kind == AlignmentResults.ReportArtifact)) return;
+        foreach (var (name, value) in AlignmentResults.Values(result))
             if (double.IsFinite(value)) await context.MetricAsync(name, 0, value);
-        await context.ArtifactAsync("manifest", manifestPath);
-        await context.ArtifactAsync("alignment", alignmentJson);
+        await context.ArtifactAsync(AlignmentResults.ManifestArtifact, manifestPath);
+        await context.ArtifactAsync(AlignmentResults.ReportArtifact, alignmentJson);
     }
 
     static string Lineage(RunContext context, Checked c, AlignmentResult r, RealsLinked reals) => JsonSerializer.Serialize(new

@@ -11,9 +11,9 @@ namespace Portal.Experiments;
 public static class CrossGeneratorResults
 {
     /// <summary>The per-generator report, the artifact's kind and its file name.</summary>
-    public const string JsonArtifact = "crossgen", JsonFileName = "crossgen.json";
+    public const string JsonArtifact = "crossgen", JsonFileName = CrossGeneratorResult.JsonFileName;
     /// <summary>The same tables as CSV.</summary>
-    public const string CsvArtifact = "crossgen-csv", CsvFileName = "crossgen.csv";
+    public const string CsvArtifact = "crossgen-csv", CsvFileName = CrossGeneratorResult.CsvFileName;
     /// <summary>The pseudo-generator of a table's average row ("acc/avg"): not a generator column.</summary>
     public const string AverageRow = "avg";
     /// <summary>Separates a metric family from a threshold mode's name: "acc@best".</summary>

@@ -111,8 +111,8 @@ public static class DemoResults
             {
                 var metrics = await FinalMetricsAsync(db, cg.RunId);
                 foreach (var g in DemoBenchmark.Generators)
-                    if (metrics.TryGetValue($"acc/{g}", out var acc))
-                        list.Add(new DemoMeasurement(row, g, "clean", acc, metrics.TryGetValue($"ap/{g}", out var ap) ? ap : null, seed));
+                    if (metrics.TryGetValue(EvaluationResults.Metric(EvaluationResults.Acc, g), out var acc))
+                        list.Add(new DemoMeasurement(row, g, "clean", acc, metrics.TryGetValue(EvaluationResults.Metric(EvaluationResults.Ap, g), out var ap) ? ap : null, seed));
             }
             foreach (var sweep in children.Where(x => x.Kind == RobustnessSweepJob.KindName))
                 list.AddRange(await SweepCellsAsync(db, paths, row, seed, sweep.RunId));
@@ -122,7 +122,7 @@ public static class DemoResults
                     .Select(a => a.RelativePath).FirstOrDefault() is { } rel ? paths.Data(rel) : null;
                 double? ApOf(string? checkpoint) => checkpoint is null ? null
                     : evaluations.LastOrDefault(e => e.Config!.Checkpoint == checkpoint && e.Config.Split == DemoBenchmark.TestSplit && e.Config.Arch is null) is { Run: { } r }
-                        ? FinalMetricsAsync(db, r.Id).GetAwaiter().GetResult().GetValueOrDefault("ap") : null;
+                        ? FinalMetricsAsync(db, r.Id).GetAwaiter().GetResult().GetValueOrDefault(EvaluationResults.Ap) : null;
                 var loss = await LastAsync(db, train.RunId, "train_loss");
                 sanity.Add(new DemoSanity(row, seed, ApOf(ArtifactOf("weights")), ApOf(ArtifactOf(TrainingJob.InitArtifact)), loss));
             }
@@ -137,9 +137,9 @@ public static class DemoResults
             var source = weights.LastOrDefault(a => paths.Data(a.RelativePath) == c!.Checkpoint)?.RunId;
             var seed = source is { } s0 && await db.Runs.AsNoTracking().Where(r => r.Id == s0).Select(r => r.Seed).FirstOrDefaultAsync() is { } trainSeed ? trainSeed : DemoBenchmark.Seed;
             foreach (var g in DemoBenchmark.Generators)
-                if (metrics.TryGetValue($"acc/{g}", out var acc))
-                    list.Add(new DemoMeasurement(Lare2, g, "clean", acc, metrics.TryGetValue($"ap/{g}", out var ap) ? ap : null, seed));
-            sanity.Add(new DemoSanity(Lare2, seed, metrics.TryGetValue($"ap/{DemoBenchmark.TrainGenerator}", out var own) ? own : null, null,
+                if (metrics.TryGetValue(EvaluationResults.Metric(EvaluationResults.Acc, g), out var acc))
+                    list.Add(new DemoMeasurement(Lare2, g, "clean", acc, metrics.TryGetValue(EvaluationResults.Metric(EvaluationResults.Ap, g), out var ap) ? ap : null, seed));
+            sanity.Add(new DemoSanity(Lare2, seed, metrics.TryGetValue(EvaluationResults.Metric(EvaluationResults.Ap, DemoBenchmark.TrainGenerator), out var own) ? own : null, null,
                 source is { } id ? await LastAsync(db, id, "train_loss") : null));
         }
         // A cell measured twice for one seed (a rerun) keeps its newest values.
@@ -158,7 +158,7 @@ public static class DemoResults
     /// <summary>The per-generator cells of every perturbed point of a sweep's sweep.json ("jpeg 90", "resize 0.5").</summary>
     static async Task<IEnumerable<DemoMeasurement>> SweepCellsAsync(PortalDb db, PortalPaths paths, string row, long seed, long sweepRunId)
     {
-        var artifact = await db.Artifacts.AsNoTracking().Where(a => a.RunId == sweepRunId && a.Kind == "sweep").OrderByDescending(a => a.Id).FirstOrDefaultAsync();
+        var artifact = await db.Artifacts.AsNoTracking().Where(a => a.RunId == sweepRunId && a.Kind == SweepResults.JsonArtifact).OrderByDescending(a => a.Id).FirstOrDefaultAsync();
         if (artifact is null || !File.Exists(paths.Data(artifact.RelativePath))) return [];
         var json = JsonNode.Parse(await File.ReadAllTextAsync(paths.Data(artifact.RelativePath)))!.AsObject();
         var axis = json["axis"]!.GetValue<string>();

@@ -103,7 +103,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         if (IsLare2(c))
         {
             using var model = Lare2Classifier.Load(checkpoint);
-            var maps = new LareMapFolder(context.Paths.Data("lare", c.LareRunId!.Value.ToString()), model.Options.Egre.LareChannels);
+            var maps = new LareMapFolder(context.Paths.Data(LareResults.MapsFolder, c.LareRunId!.Value.ToString()), model.Options.Egre.LareChannels);
             var lareOptions = new Lare2EvalOptions
             {
                 CropSize = model.Options.Backbone.InputResolution, Device = device,

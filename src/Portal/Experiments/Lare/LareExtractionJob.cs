@@ -67,16 +67,16 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
         TorchRuntime.EnsureLoaded(options.Value.Torch);
         context.ReportProgress(0, "loading Stable Diffusion components");
         using var components = StableDiffusionComponents.Load(SdFolder(c), TorchRuntime.ResolveDevice(options.Value.Torch.Device));
-        var outDir = context.Paths.Data("lare", context.RunId.ToString());
+        var outDir = context.Paths.Data(LareResults.MapsFolder, context.RunId.ToString());
         var cacheDir = context.Paths.Data("cache", "lare");
         var result = LareExtraction.Run(components, dataset.Path, outDir, LareOptionsOf(c), cacheDir,
             new Progress(p => context.ReportProgress(p.Total == 0 ? 1 : (double)p.Done / p.Total, $"maps {p.Done}/{p.Total}")),
             context.CancellationToken);
 
-        await context.MetricAsync("seconds_per_image", 0, result.SecondsPerImage);
-        await context.MetricAsync("maps_computed", 0, result.Computed);
-        await context.MetricAsync("maps_from_cache", 0, result.FromCache);
-        await context.MetricAsync("maps_failed", 0, result.Failed.Count);
+        await context.MetricAsync(LareResults.SecondsPerImage, 0, result.SecondsPerImage);
+        await context.MetricAsync(LareResults.MapsComputed, 0, result.Computed);
+        await context.MetricAsync(LareResults.MapsFromCache, 0, result.FromCache);
+        await context.MetricAsync(LareResults.MapsFailed, 0, result.Failed.Count);
         foreach (var f in result.Failed) await context.LogAsync($"no map for {f.Path}: {f.Reason}", "warning");
         await context.LogAsync($"{result.Computed} map(s) computed, {result.FromCache} from the cache, {result.Failed.Count} failed, " +
                                $"{result.PromptFallbacks} prompt fallback(s); model {result.ModelHash}; maps in {context.Paths.RelativeToData(outDir)}");

@@ -153,7 +153,7 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
     static JsonObject CrossGenConfig(EvaluateStage e, string checkpoint)
     {
         var config = JsonSerializer.SerializeToNode(e, ChildJson)!.AsObject();
-        config["checkpoint"] = checkpoint;
+        config[EvaluationResults.ConfigFields.Checkpoint] = checkpoint;
         config["arch"] = Arch;
         return config;
     }
@@ -161,10 +161,10 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
     static JsonObject SweepConfig(Config c, SweepStage s, string checkpoint)
     {
         var config = JsonSerializer.SerializeToNode(s, ChildJson)!.AsObject();
-        config["datasetId"] = s.DatasetId ?? c.Evaluate!.DatasetId;
+        config[EvaluationResults.ConfigFields.DatasetId] = s.DatasetId ?? c.Evaluate!.DatasetId;
         // The sweep scores the same split as the cross-generator test unless told otherwise.
         if (s.DatasetId is null && s.Split is null && c.Evaluate is { } e) config["split"] = e.Split ?? new CrossGeneratorJob.Config(0, "").Split;
-        config["checkpoint"] = checkpoint;
+        config[EvaluationResults.ConfigFields.Checkpoint] = checkpoint;
         config["arch"] = Arch;
         return config;
     }
@@ -334,15 +334,17 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
 
     const string ChildMetric = "child/";
     const string CreatedMetric = "created/";
+    /// <summary>The end of a cross-generator average's name: "acc@best/avg".</summary>
+    static readonly string AverageSuffix = $"{EvaluationResults.GeneratorSeparator}{CrossGeneratorResults.AverageRow}";
 
     /// <summary>The cross-generator averages on the pipeline run itself ("crossgen_acc", "crossgen_ap@calibrated"), so grid summaries show them.</summary>
     async Task CopyHeadlineMetricsAsync(RunContext context, long crossgenRunId)
     {
         await using var db = await dbFactory.CreateDbContextAsync(CancellationToken.None);
         if (await db.RunMetrics.AnyAsync(m => m.RunId == context.RunId && m.Name.StartsWith("crossgen_"), CancellationToken.None)) return;
-        var averages = await db.RunMetrics.AsNoTracking().Where(m => m.RunId == crossgenRunId && m.Step == 0 && m.Name.EndsWith("/avg"))
+        var averages = await db.RunMetrics.AsNoTracking().Where(m => m.RunId == crossgenRunId && m.Step == 0 && m.Name.EndsWith(AverageSuffix))
             .ToListAsync(CancellationToken.None);
-        foreach (var m in averages) await context.MetricAsync("crossgen_" + m.Name[..^"/avg".Length], 0, m.Value);
+        foreach (var m in averages) await context.MetricAsync("crossgen_" + m.Name[..^AverageSuffix.Length], 0, m.Value);
     }
 
     async Task<bool> CancelRequestedAsync(long runId)

@@ -91,14 +91,14 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
 
         File.WriteAllText(Path.Combine(context.WorkDir, SweepResult.JsonFileName), sweep.ToJson().ToJsonString(Forensics.ML.Metrics.ReportJson.Options));
         File.WriteAllText(Path.Combine(context.WorkDir, SweepResult.CsvFileName), sweep.ToCsv());
-        await context.ArtifactAsync("sweep", Path.Combine(context.WorkDir, SweepResult.JsonFileName));
-        await context.ArtifactAsync("sweep-csv", Path.Combine(context.WorkDir, SweepResult.CsvFileName));
+        await context.ArtifactAsync(SweepResults.JsonArtifact, Path.Combine(context.WorkDir, SweepResults.JsonFileName));
+        await context.ArtifactAsync(SweepResults.CsvArtifact, Path.Combine(context.WorkDir, SweepResults.CsvFileName));
         for (var i = 0; i < sweep.Points.Count; i++)
         {
             var point = sweep.Points[i];
             var label = point.Severity is { } s ? s.ToString(CultureInfo.InvariantCulture) : SweepAxes.Clean;
             foreach (var (metric, value) in point.Overall.Metrics())
-                await context.MetricAsync($"{metric}@{c.Axis}", i, value);
+                await context.MetricAsync(SweepResults.Metric(metric, c.Axis), i, value);
             await context.LogAsync($"{c.Axis} {label}: acc {point.Overall.Report.Acc:F4}, ap {point.Overall.Report.Ap?.ToString("F4", CultureInfo.InvariantCulture) ?? "-"}{(point.FromCache ? " (cached clean scores)" : "")}");
         }
     }
@@ -120,7 +120,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
             string path;
             try { path = paths.ResolveAllowed(e.Checkpoint); } catch (PathNotAllowedException) { continue; }
             if (path != checkpoint) continue;
-            var scoresFile = paths.Data("runs", run.Id.ToString(), "scores.csv");
+            var scoresFile = paths.Data("runs", run.Id.ToString(), EvaluationReport.ScoresFileName);
             if (!File.Exists(scoresFile)) continue;
             var byPath = set.Images.ToDictionary(i => i.RelativePath, StringComparer.Ordinal);
             var scores = ScoresCsv.Read(scoresFile).Rows
