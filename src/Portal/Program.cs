@@ -8,6 +8,8 @@ using Portal.Infrastructure;
 if (WorkerHost.Is(args)) return await WorkerHost.RunAsync(args);
 // `users add NAME --role R --token T`: the headless first account and API token, on the configured store (Auth/UsersCommand.cs).
 if (Portal.Auth.UsersCommand.Is(args)) return await Portal.Auth.UsersCommand.RunAsync(args);
+// `leaderboard rebuild [--all]`: the leaderboard's rows indexed again from the runs, on the configured store (Leaderboard/LeaderboardCommand.cs).
+if (Portal.Leaderboard.LeaderboardCommand.Is(args)) return await Portal.Leaderboard.LeaderboardCommand.RunAsync(args);
 // `demo-report`: the demo benchmark run in this process, its tables printed (Experiments/Demo/DemoReportCommand.cs).
 var demoReport = Portal.Experiments.DemoReportCommand.Is(args) ? Portal.Experiments.DemoReportCommand.Parse(args) : null;
 var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.Experiments.DemoReportCommand.HostArgs(demoReport));

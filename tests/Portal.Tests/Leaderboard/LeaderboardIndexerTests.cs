@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Forensics.ML.Protocols;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Portal.Experiments;
 using Portal.Leaderboard;
 using Portal.Runs;
@@ -111,5 +112,42 @@ public class LeaderboardIndexerTests : PortalComponentTest
         Assert.Equal("acc_ci_lo@calibrated/adm", CrossGeneratorResults.Metric(EvaluationResults.AccCiLow, ThresholdMode.CalibratedOnValidation, "adm"));
         Assert.Equal("ap/avg", CrossGeneratorResults.Metric(EvaluationResults.Ap, ThresholdMode.Fixed, CrossGeneratorResults.AverageRow));
         Assert.Equal([("0.5", ""), ("best", "@best"), ("calibrated", "@calibrated")], LeaderboardQuery.ThresholdModes);
+    }
+}
+
+/// <summary>`Portal leaderboard rebuild` as a real process on a portal's store.</summary>
+public sealed class LeaderboardCommandTests
+{
+    [Fact]
+    public async Task Leaderboard_rebuild_indexes_the_runs_without_rows_and_all_rebuilds_every_row()
+    {
+        using var tmp = new Portal.Tests.Support.TempDir();
+        long run;
+        await using (var app = new Portal.Tests.Support.PortalFactory(tmp.Path))
+        {
+            var dbFactory = app.Services.GetRequiredService<IDbContextFactory<PortalDb>>();
+            var dataset = await Portal.Bench.LeaderboardSeed.AddDatasetAsync(dbFactory, "genimage-val");
+            run = (await Portal.Bench.LeaderboardSeed.AddAsync(dbFactory, [new("/models/a.pth", null, dataset, null, 0, LeaderboardQueryTests.Values(0.6, 0.9, 0.7))]))[0];
+            // A run from before the indexer: its rows are gone.
+            await using var db = await dbFactory.CreateDbContextAsync();
+            await db.LeaderboardEntries.ExecuteDeleteAsync();
+        }
+
+        async Task<string> Rebuild(params string[] args)
+        {
+            using var process = Portal.Tests.Support.WorkerProcess.Start(["leaderboard", "rebuild", .. args], tmp.Path);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await process.Process.WaitForExitAsync(timeout.Token);
+            process.Process.WaitForExit();
+            Assert.True(process.Process.ExitCode == 0, process.Output);
+            return process.Output;
+        }
+        Assert.Contains("1 row(s) written for runs not indexed yet", await Rebuild());
+        Assert.Contains("0 row(s) written", await Rebuild());
+        Assert.Contains("1 row(s) written (every row rebuilt)", await Rebuild("--all"));
+
+        await using var check = new Portal.Tests.Support.PortalFactory(tmp.Path);
+        var page = await check.Services.GetRequiredService<LeaderboardQuery>().RunAsync(new LeaderboardRequest(Baselines: false));
+        Assert.Equal(run, Assert.Single(page.Rows).RunId);
     }
 }
