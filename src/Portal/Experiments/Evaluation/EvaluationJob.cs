@@ -96,7 +96,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         context.ReportProgress(0, "loading checkpoint");
         var manifest = DatasetManifest.Load(context.Paths.Data(dataset.ManifestPath!));
         var set = EvaluationSet.FromManifest(manifest, string.IsNullOrEmpty(c.Split) ? null : c.Split);
-        var progress = new Progress(p => context.ReportProgress(p.Total == 0 ? 1 : (double)p.Done / p.Total, $"scoring {p.Done}/{p.Total}"));
+        var progress = new SyncProgress<EvalProgress>(p => context.ReportProgress(p.Total == 0 ? 1 : (double)p.Done / p.Total, $"scoring {p.Done}/{p.Total}"));
         var metricsOptions = new MetricsOptions { BootstrapSamples = c.Bootstrap, Seed = unchecked((int)c.Seed) };
         EvaluationReport report;
         ScoringResult result;
@@ -145,10 +145,5 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
                                $"images over {evalOptions.MaxPixels} pixels: {evalOptions.Oversize.ToString().ToLowerInvariant()} (Portal:Images:MaxEvalPixels)");
         var result = DetectorEvaluator.Score(detector, set.Images, evalOptions, progress, context.CancellationToken);
         return (result, EvaluationReport.Create(detector, set, result, evalOptions, metricsOptions));
-    }
-
-    sealed class Progress(Action<EvalProgress> report) : IProgress<EvalProgress>
-    {
-        public void Report(EvalProgress value) => report(value);
     }
 }

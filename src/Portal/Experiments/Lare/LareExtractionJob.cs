@@ -70,7 +70,7 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
         var outDir = context.Paths.Data(LareResults.MapsFolder, context.RunId.ToString());
         var cacheDir = context.Paths.Data("cache", "lare");
         var result = LareExtraction.Run(components, dataset.Path, outDir, LareOptionsOf(c), cacheDir,
-            new Progress(p => context.ReportProgress(p.Total == 0 ? 1 : (double)p.Done / p.Total, $"maps {p.Done}/{p.Total}")),
+            new SyncProgress<LareProgress>(p => context.ReportProgress(p.Total == 0 ? 1 : (double)p.Done / p.Total, $"maps {p.Done}/{p.Total}")),
             context.CancellationToken);
 
         await context.MetricAsync(LareResults.SecondsPerImage, 0, result.SecondsPerImage);
@@ -80,10 +80,5 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
         foreach (var f in result.Failed) await context.LogAsync($"no map for {f.Path}: {f.Reason}", "warning");
         await context.LogAsync($"{result.Computed} map(s) computed, {result.FromCache} from the cache, {result.Failed.Count} failed, " +
                                $"{result.PromptFallbacks} prompt fallback(s); model {result.ModelHash}; maps in {context.Paths.RelativeToData(outDir)}");
-    }
-
-    sealed class Progress(Action<LareProgress> report) : IProgress<LareProgress>
-    {
-        public void Report(LareProgress value) => report(value);
     }
 }
