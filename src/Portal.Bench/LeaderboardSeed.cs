@@ -1,6 +1,9 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Leaderboard;
 using Portal.Store;
 
@@ -56,6 +59,9 @@ public static class LeaderboardSeed
             }
         }
         await tx.CommitAsync();
+        // What the executor does when a run succeeds: the leaderboard's rows of each run.
+        var indexer = new LeaderboardIndexer(dbFactory);
+        foreach (var r in runs) await indexer.IndexRunAsync(r.Id);
         return runs.Select(r => r.Id).ToList();
     }
 
@@ -68,12 +74,14 @@ public static class LeaderboardSeed
         return p;
     }
 
-    /// <summary>Adds step-0 metric rows (name, value) to an existing run, as a job would before it succeeds.</summary>
+    /// <summary>Adds step-0 metric rows (name, value) to an existing run, as a job would before it succeeds, then indexes a succeeded scored run for the leaderboard.</summary>
     public static async Task AddMetricsAsync(IDbContextFactory<PortalDb> dbFactory, long runId, IEnumerable<(string Name, double Value)> metrics)
     {
         await using var db = await dbFactory.CreateDbContextAsync();
         db.RunMetrics.AddRange(metrics.Select(m => new RunMetric { RunId = runId, Name = m.Name, Step = 0, Value = m.Value, At = DateTime.UtcNow }));
         await db.SaveChangesAsync();
+        // What the executor does when a run succeeds (nothing for a run not succeeded or not scored).
+        await new LeaderboardIndexer(dbFactory).IndexRunAsync(runId);
     }
 
     /// <summary>A ready dataset row to point evaluations at.</summary>

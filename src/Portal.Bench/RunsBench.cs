@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Leaderboard;
 using Portal.Store;
 

@@ -1,5 +1,6 @@
 using Hangfire;
 using Portal.Api;
+using Portal.Auth;
 using Portal.Components;
 using Portal.Infrastructure;
 
@@ -7,9 +8,11 @@ using Portal.Infrastructure;
 if (WorkerHost.Is(args)) return await WorkerHost.RunAsync(args);
 // `users add NAME --role R --token T`: the headless first account and API token, on the configured store (Auth/UsersCommand.cs).
 if (Portal.Auth.UsersCommand.Is(args)) return await Portal.Auth.UsersCommand.RunAsync(args);
-// `demo-report`: the demo benchmark run in this process, its tables printed (Demo/DemoReportCommand.cs).
-var demoReport = Portal.Demo.DemoReportCommand.Is(args) ? Portal.Demo.DemoReportCommand.Parse(args) : null;
-var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.Demo.DemoReportCommand.HostArgs(demoReport));
+// `leaderboard rebuild [--all]`: the leaderboard's rows indexed again from the runs, on the configured store (Leaderboard/LeaderboardCommand.cs).
+if (Portal.Leaderboard.LeaderboardCommand.Is(args)) return await Portal.Leaderboard.LeaderboardCommand.RunAsync(args);
+// `demo-report`: the demo benchmark run in this process, its tables printed (Experiments/Demo/DemoReportCommand.cs).
+var demoReport = Portal.Experiments.DemoReportCommand.Is(args) ? Portal.Experiments.DemoReportCommand.Parse(args) : null;
+var builder = WebApplication.CreateBuilder(demoReport is null ? args : Portal.Experiments.DemoReportCommand.HostArgs(demoReport));
 // The top-level appsettings.json (copied next to the app) is the base configuration, whatever the working directory.
 PortalConfiguration.AddAppSettings(builder.Configuration);
 // Portal:Mode=worker in any configuration source: the same as the `worker` verb.
@@ -21,13 +24,9 @@ if (TorchBuildCheck.Refuse(builder.Configuration)) return TorchBuildCheck.ExitCo
 // output in every environment, wherever the app is started from, not only in Development.
 builder.WebHost.UseStaticWebAssets();
 
-builder.Services.AddPortalStore(builder.Configuration);   // SQLite store, data directory, migrations on start
-builder.Services.AddPortalJobs(builder.Configuration);    // runs, jobs, Hangfire queues, recovery on start
-builder.Services.AddPortalTorch();                        // torch loaded in the background with the configured device
-builder.Services.AddPortalLeaderboard();                 // leaderboard query over the evaluation runs
+builder.Services.AddPortalCore(builder.Configuration);    // store (SQLite or PostgreSQL), runs and jobs, torch, leaderboard, demo definitions
 builder.Services.AddPortalUi();                           // Blazor Server, MudBlazor, OpenAPI
-Portal.Auth.AuthSetup.AddPortalAuth(builder.Services);    // accounts and roles (Identity), cookie + API tokens, policies, audit
-Portal.Demo.DemoServices.AddDemoBenchmark(builder.Services); // the demo benchmark's definitions and the page's driver
+builder.Services.AddPortalAuth();                         // accounts and roles (Identity), cookie + API tokens, policies, audit
 
 var app = builder.Build();
 app.UseExceptionHandler();
@@ -41,7 +40,7 @@ app.MapLeaderboardApi();
 app.MapArtifactApi();
 app.MapExperimentApi();
 app.MapMatrixApi();
-Portal.Submissions.SubmissionEndpoints.MapSubmissionApi(app); // score submissions (runs of kind "submission")
+Portal.Experiments.SubmissionEndpoints.MapSubmissionApi(app); // score submissions (runs of kind "submission")
 app.MapZooApi();
 app.MapWorkerApi();
 Portal.Auth.AuthEndpoints.MapAuthApi(app);
@@ -51,7 +50,7 @@ app.MapHangfireDashboard("/hangfire", new DashboardOptions
     DisplayStorageConnectionString = false,
 }).RequireAuthorization(Portal.Auth.Policies.Admin);
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
-if (demoReport is not null) return await Portal.Demo.DemoReportCommand.RunAsync(app, demoReport, args);
+if (demoReport is not null) return await Portal.Experiments.DemoReportCommand.RunAsync(app, demoReport, args);
 app.Run();
 return 0;
 

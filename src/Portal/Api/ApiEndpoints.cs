@@ -4,7 +4,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Portal.Infrastructure;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Api;
@@ -47,13 +50,8 @@ public static class ApiEndpoints
             if (await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id) is not { } r) return TypedResults.NotFound(NotFound("run", id));
             return TypedResults.Ok(RunDto.From(r, (await RunDto.OwnerNamesAsync(db, [r])).GetValueOrDefault(r.OwnerId ?? "")));
         }).WithSummary("One run: kind, status (queued|running|succeeded|failed|canceled), progress 0..1, error");
-        api.MapGet("/runs/{id:long}/log", async (long id, int? tail, IDbContextFactory<PortalDb> dbf) =>
-        {
-            await using var db = await dbf.CreateDbContextAsync();
-            var lines = await db.RunLog.AsNoTracking().Where(l => l.RunId == id).OrderByDescending(l => l.Id)
-                .Take(Math.Clamp(tail ?? 200, 1, 5000)).ToListAsync();
-            return lines.AsEnumerable().Reverse().Select(l => new RunLogDto(l.At, l.Level, l.Message)).ToList();
-        }).WithSummary("The last lines of a run's log (tail, default 200)");
+        api.MapGet("/runs/{id:long}/log", async (long id, int? tail, RunQuery query) =>
+            (await query.LogTailAsync(id, Math.Clamp(tail ?? 200, 1, 5000))).Select(l => new RunLogDto(l.At, l.Level, l.Message)).ToList()).WithSummary("The last lines of a run's log (tail, default 200)");
         api.MapPost("/runs/{id:long}/cancel", CancelRunAsync).WithSummary("Cancel a queued or running run (its owner or an admin; 403 otherwise)");
         api.MapDelete("/runs/{id:long}", async Task<IResult> (long id, RunService runs) => await runs.DeleteAsync(id) switch
             {

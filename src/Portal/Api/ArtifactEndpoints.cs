@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Forensics.ML.Metrics;
 using Microsoft.EntityFrameworkCore;
+using Portal.Experiments;
 using Portal.Infrastructure;
 using Portal.Store;
 using SkiaSharp;
@@ -28,7 +29,7 @@ public static class ArtifactEndpoints
     {
         var edge = size ?? 128;
         if (edge is < MinSize or > MaxSize)
-            return ApiEndpoints.FieldProblem(new Jobs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
+            return ApiEndpoints.FieldProblem(new Runs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
         if (string.IsNullOrEmpty(path) || path.Contains('\0') || path.Contains('\\') || path.Split('/').Any(s => s is "" or "." or ".."))
             return NotFound($"'{path}' is not an image path of run {id}");
 
@@ -73,7 +74,7 @@ public static class ArtifactEndpoints
     {
         var edge = size ?? 128;
         if (edge is < MinSize or > MaxSize)
-            return ApiEndpoints.FieldProblem(new Jobs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
+            return ApiEndpoints.FieldProblem(new Runs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
         if (side is not ("real" or "reconstruction")) return NotFound($"side must be 'real' or 'reconstruction', got '{side}'");
         if (string.IsNullOrEmpty(path)) return NotFound("no image path");
         var record = paths.Data("aligned", id.ToString(System.Globalization.CultureInfo.InvariantCulture), Forensics.ML.Alignment.AlignmentResult.FileName);
@@ -94,11 +95,11 @@ public static class ArtifactEndpoints
     {
         var edge = size ?? 128;
         if (edge is < MinSize or > MaxSize)
-            return ApiEndpoints.FieldProblem(new Jobs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
+            return ApiEndpoints.FieldProblem(new Runs.FieldException("size", $"size must be between {MinSize} and {MaxSize}, got {edge}"));
         if (string.IsNullOrEmpty(path) || !path.EndsWith(".safetensors", StringComparison.Ordinal) || path.Contains('\0') || path.Contains('\\')
             || path.Split('/').Any(s => s is "" or "." or ".."))
             return NotFound($"'{path}' is not a map of run {id}");
-        var root = PortalPaths.Canonical(paths.Data("lare", id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var root = PortalPaths.Canonical(paths.Data(LareResults.MapsFolder, id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         var file = PortalPaths.Canonical(Path.Combine(root, path));
         if (!file.StartsWith(root + "/", StringComparison.Ordinal) || !File.Exists(file)) return NotFound($"'{path}' is not a map of run {id}");
         using var bitmap = LareMapImage.Draw(file);

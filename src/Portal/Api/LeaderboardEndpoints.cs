@@ -1,5 +1,8 @@
 using System.Globalization;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Leaderboard;
 
 namespace Portal.Api;

@@ -4,7 +4,10 @@ using Forensics.ML.Metrics;
 using Forensics.ML.Protocols;
 using Microsoft.EntityFrameworkCore;
 using Portal.Infrastructure;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Api;
@@ -64,7 +67,7 @@ public static class MatrixEndpoints
         var runs = await db.Runs.AsNoTracking().Where(r => r.Kind == CrossGeneratorJob.KindName && r.Status == RunStatus.Succeeded)
             .OrderByDescending(r => r.Id).Select(r => new { r.Id, r.ConfigJson }).ToListAsync();
         var runIds = runs.Select(r => r.Id).ToList();
-        var results = await db.Artifacts.AsNoTracking().Where(a => a.RunId != null && runIds.Contains(a.RunId.Value) && a.Kind == "crossgen")
+        var results = await db.Artifacts.AsNoTracking().Where(a => a.RunId != null && runIds.Contains(a.RunId.Value) && a.Kind == CrossGeneratorResults.JsonArtifact)
             .ToDictionaryAsync(a => a.RunId!.Value, a => a.RelativePath);
         var zoo = await db.Weights.AsNoTracking().Select(w => new { w.Name, w.Path, w.SourceRunId }).ToListAsync();
         var weightArtifacts = await db.Artifacts.AsNoTracking().Where(a => a.Kind == "weights").Select(a => new { a.RunId, a.RelativePath }).ToListAsync();

@@ -85,11 +85,11 @@ public sealed class UserAdmin(UserManager<PortalUser> users, AuditLog audit)
     public async Task<(PortalUser User, string SetPasswordLink)> CreateAsync(string? userName, string? role)
     {
         userName = userName?.Trim();
-        if (string.IsNullOrEmpty(userName)) throw new Jobs.FieldException("userName", "user name is required");
-        if (role is null || !Roles.All.Contains(role)) throw new Jobs.FieldException("role", $"role must be one of {string.Join(", ", Roles.All)}");
+        if (string.IsNullOrEmpty(userName)) throw new Runs.FieldException("userName", "user name is required");
+        if (role is null || !Roles.All.Contains(role)) throw new Runs.FieldException("role", $"role must be one of {string.Join(", ", Roles.All)}");
         var user = new PortalUser { UserName = userName, CreatedAt = DateTime.UtcNow, LockoutEnabled = true };
         var created = await users.CreateAsync(user);
-        if (!created.Succeeded) throw new Jobs.FieldException("userName", string.Join(" ", created.Errors.Select(e => e.Description)));
+        if (!created.Succeeded) throw new Runs.FieldException("userName", string.Join(" ", created.Errors.Select(e => e.Description)));
         await users.AddToRoleAsync(user, role);
         await audit.RecordAsync("user.create", $"user:{userName}", $"role {role}");
         return (user, await SetPasswordLinkAsync(user));
@@ -104,7 +104,7 @@ public sealed class UserAdmin(UserManager<PortalUser> users, AuditLog audit)
 
     public async Task SetRoleAsync(PortalUser user, string role)
     {
-        if (!Roles.All.Contains(role)) throw new Jobs.FieldException("role", $"role must be one of {string.Join(", ", Roles.All)}");
+        if (!Roles.All.Contains(role)) throw new Runs.FieldException("role", $"role must be one of {string.Join(", ", Roles.All)}");
         await users.RemoveFromRolesAsync(user, await users.GetRolesAsync(user));
         await users.AddToRoleAsync(user, role);
         await users.UpdateSecurityStampAsync(user);

@@ -93,7 +93,7 @@ public static class UsersCommand
         await audit.RecordAsync("user.create", $"user:{userName}", $"role {role}, from the command line (users add)", actor);
         string text;
         try { (_, text) = await scope.ServiceProvider.GetRequiredService<ApiTokens>().CreateAsync(user.Id, tokenName, actor); }
-        catch (Jobs.FieldException e)
+        catch (Runs.FieldException e)
         {
             await stderr.WriteLineAsync($"user '{userName}' was created (role {role}), but its token was not: {e.Message}");
             return 1;

@@ -1,5 +1,8 @@
 using Forensics.ML.Runtime;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 
 namespace Portal.Infrastructure;
 

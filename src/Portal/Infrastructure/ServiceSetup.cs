@@ -5,7 +5,10 @@ using Hangfire.PostgreSql;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Infrastructure;
@@ -13,6 +16,22 @@ namespace Portal.Infrastructure;
 /// <summary>Service registration, grouped by concern.</summary>
 public static class ServiceSetup
 {
+    /// <summary>
+    /// The services every portal process shares, the web app, the `worker` and `demo-report` alike: the store (SQLite or
+    /// PostgreSQL, migrated on start), the runs and their jobs (queues, workers, recovery), torch, the leaderboard's indexer
+    /// and query, and the demo benchmark's definitions. The web app adds its UI and accounts (<see cref="AddPortalUi"/>,
+    /// <see cref="Portal.Auth.AuthSetup.AddPortalAuth"/>); a worker has no users, and runs it queues act as the portal.
+    /// </summary>
+    public static IServiceCollection AddPortalCore(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddPortalStore(config);
+        services.AddPortalJobs(config);
+        services.AddPortalTorch();
+        services.AddPortalLeaderboard();
+        services.AddDemoBenchmark();
+        return services;
+    }
+
     /// <summary>
     /// Options, data directory and the store: SQLite under the data directory (default) or PostgreSQL
     /// (Portal:Store:Provider = postgres). Code always asks for <c>IDbContextFactory&lt;PortalDb&gt;</c>; on PostgreSQL it
@@ -98,7 +117,7 @@ public static class ServiceSetup
         services.AddTransient<IRunJob, CrossGeneratorJob>();
         services.AddTransient<IRunJob, AlignmentJob>();
         services.AddTransient<IRunJob, PipelineJob>();
-        services.AddTransient<IRunJob, Portal.Submissions.SubmissionJob>();
+        services.AddTransient<IRunJob, SubmissionJob>();
         services.AddTransient<ModelZooService>();
 
         var store = StoreOf(config);
@@ -126,9 +145,9 @@ public static class ServiceSetup
             services.AddHostedService<OrphanSweeper>();
         }
         // After the recovery: the demo sees the build runs a previous process left queued. A worker leaves the demo to the web node.
-        services.AddTransient<IRunJob, Portal.Demo.MiniGenImageBuildJob>();
-        services.AddSingleton<Portal.Demo.DemoBootstrap>();
-        if (portal.Mode != PortalModes.Worker) services.AddHostedService(sp => sp.GetRequiredService<Portal.Demo.DemoBootstrap>());
+        services.AddTransient<IRunJob, Portal.Experiments.MiniGenImageBuildJob>();
+        services.AddSingleton<Portal.Experiments.DemoBootstrap>();
+        if (portal.Mode != PortalModes.Worker) services.AddHostedService(sp => sp.GetRequiredService<Portal.Experiments.DemoBootstrap>());
         if (jobs.RunWorkers)
         {
             // One worker on this machine's device queue: two heavy jobs never share the CPU/GPU.
@@ -167,8 +186,18 @@ public static class ServiceSetup
         return true;
     });
 
-    /// <summary>The leaderboard: the detectors x generators pivot over evaluation runs.</summary>
-    public static IServiceCollection AddPortalLeaderboard(this IServiceCollection services) => services.AddTransient<Portal.Leaderboard.LeaderboardQuery>();
+    /// <summary>
+    /// The leaderboard: its indexer (rows written when a scored run succeeds, and at start for runs not indexed yet) and
+    /// its query (the detectors x generators pivot, read only).
+    /// </summary>
+    public static IServiceCollection AddPortalLeaderboard(this IServiceCollection services)
+    {
+        services.AddTransient<Portal.Leaderboard.LeaderboardQuery>();
+        services.AddTransient<Portal.Leaderboard.LeaderboardIndexer>();
+        services.AddTransient<IRunSucceededHook>(sp => sp.GetRequiredService<Portal.Leaderboard.LeaderboardIndexer>());
+        services.AddHostedService<LeaderboardStartupIndex>();
+        return services;
+    }
 
     /// <summary>Torch, loaded in the background at start with the configured device and threads.</summary>
     public static IServiceCollection AddPortalTorch(this IServiceCollection services)
@@ -177,9 +206,30 @@ public static class ServiceSetup
         return services;
     }
 
-    /// <summary>Blazor Server with MudBlazor, and the API's OpenAPI description.</summary>
+    /// <summary>
+    /// The query services the pages (and the API) read through, one per area, so no page touches the store: runs, datasets,
+    /// the zoo, each experiment's reads, the leaderboard's robustness summary, the audit log and the store's status.
+    /// </summary>
+    public static IServiceCollection AddPortalQueries(this IServiceCollection services)
+    {
+        services.AddTransient<RunQuery>();
+        services.AddTransient<DatasetQuery>();
+        services.AddTransient<ZooQuery>();
+        services.AddTransient<LareQuery>();
+        services.AddTransient<EvaluationQuery>();
+        services.AddTransient<MatrixQuery>();
+        services.AddTransient<PipelineQuery>();
+        services.AddTransient<DemoQuery>();
+        services.AddTransient<Portal.Leaderboard.RobustnessSummaryQuery>();
+        services.AddTransient<Portal.Auth.AuditQuery>();
+        services.AddTransient<StoreStatusQuery>();
+        return services;
+    }
+
+    /// <summary>Blazor Server with MudBlazor, the API's OpenAPI description, and the query services the pages read through.</summary>
     public static IServiceCollection AddPortalUi(this IServiceCollection services)
     {
+        services.AddPortalQueries();
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddMudServices();
         services.AddOpenApi();
@@ -199,6 +249,25 @@ sealed class StoreMigration(IDbContextFactory<PortalDb> dbFactory, ILogger<Store
         // WAL lets the UI read while a job writes (SQLite only: PostgreSQL's readers never wait on writers).
         if (db.Database.IsSqlite()) await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
         if (pending.Count > 0) logger.LogInformation("Applied migrations: {Migrations}", string.Join(", ", pending));
+    }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}
+
+/// <summary>
+/// Indexes, after the migration, the succeeded runs the leaderboard has no rows for (runs stored before the indexer
+/// existed, or whose indexing failed), so existing results still show.
+/// </summary>
+sealed class LeaderboardStartupIndex(Portal.Leaderboard.LeaderboardIndexer indexer, ILogger<LeaderboardStartupIndex> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken ct)
+    {
+        try
+        {
+            var rows = await indexer.RebuildAsync(ct: ct);
+            if (rows > 0) logger.LogInformation("Leaderboard: indexed {Rows} row(s) of runs not indexed yet", rows);
+        }
+        catch (Exception e) when (e is not OperationCanceledException) { logger.LogWarning(e, "Leaderboard: indexing the runs not indexed yet failed"); }
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;

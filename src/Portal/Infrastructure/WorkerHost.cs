@@ -1,4 +1,7 @@
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 
 namespace Portal.Infrastructure;
 
@@ -27,11 +30,7 @@ public static class WorkerHost
             new($"{PortalOptions.Section}:Jobs:RunWorkers", "true"),
         ]);
         if (TorchBuildCheck.Refuse(builder.Configuration)) return TorchBuildCheck.ExitCode;
-        builder.Services.AddPortalStore(builder.Configuration);
-        builder.Services.AddPortalJobs(builder.Configuration);
-        builder.Services.AddPortalTorch();
-        builder.Services.AddPortalLeaderboard();
-        Portal.Demo.DemoServices.AddDemoBenchmark(builder.Services);
+        builder.Services.AddPortalCore(builder.Configuration);   // the same store, runs, torch and leaderboard as the web app
         using var host = builder.Build();
         host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(WorkerHost))
             .LogInformation("Worker {Name} starting: no web server; queues {Queues}", RunExecutor.WorkerName,

@@ -2,8 +2,12 @@ using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
+using Forensics.ML.Protocols;
 
 namespace Portal.Leaderboard;
 
@@ -73,9 +77,10 @@ public sealed record LeaderboardBenchmark(long? DatasetId, string Dataset, IRead
 }
 
 /// <summary>
-/// The detectors x generators pivot over succeeded "evaluate" and "crossgen" runs. Each run is first summarised once into
-/// <see cref="LeaderboardEntry"/> rows (one per threshold mode it recorded); grouping, filtering, sorting and paging then run
-/// in SQL over those rows, so only the page's metric rows are loaded. Published rows (the paper's baselines) lead the
+/// The detectors x generators pivot over succeeded "evaluate", "crossgen" and "submission" runs. It only reads: each run
+/// was summarised once into <see cref="LeaderboardEntry"/> rows (one per threshold mode it recorded) by
+/// <see cref="LeaderboardIndexer"/> when it succeeded; grouping, filtering, sorting and paging run in SQL over those rows,
+/// so only the page's metric rows are loaded. Metric names come from <see cref="EvaluationResults"/>. Published rows (the paper's baselines) lead the
 /// list, sorted among themselves by the same column, then the measured rows.
 /// </summary>
 public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
@@ -88,11 +93,12 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     public const string BestThreshold = "best";
     /// <summary>The calibrated-on-validation mode's name (metrics "acc@calibrated/&lt;generator&gt;").</summary>
     public const string CalibratedThreshold = "calibrated";
-    /// <summary>Every threshold mode, with the suffix its metric names carry.</summary>
-    public static IReadOnlyList<(string Threshold, string Suffix)> ThresholdModes { get; } =
-        [(Threshold, ""), (BestThreshold, "@best"), (CalibratedThreshold, "@calibrated")];
+    /// <summary>Every threshold mode, with the suffix its metric names carry (<see cref="CrossGeneratorResults.Suffix"/>).</summary>
+    public static IReadOnlyList<(string Threshold, string Suffix)> ThresholdModes { get; } = CrossGeneratorResults.Modes
+        .Select(m => (m == ThresholdMode.Fixed ? Threshold : m == ThresholdMode.BestOnTest ? BestThreshold : CalibratedThreshold, CrossGeneratorResults.Suffix(m)))
+        .ToList();
     /// <summary>The pseudo-generator of a cross-generator run's average row, not a column.</summary>
-    const string AverageRow = "avg";
+    const string AverageRow = CrossGeneratorResults.AverageRow;
     /// <summary>Largest page the JSON API serves.</summary>
     public const int MaxTake = 1000;
 
@@ -117,8 +123,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         await db.Database.OpenConnectionAsync(ct);
         var connection = db.Database.GetDbConnection();
-        var sql = new Dialect(db.Database.IsNpgsql());
-        await SummariseNewRunsAsync(connection, sql, ct);
+        var sql = new LeaderboardSql(db.Database.IsNpgsql());
 
         var measuredGenerators = await GeneratorsAsync(connection, sql, filter, ct);
         var published = request.Baselines ? PublishedRows(filter) : [];
@@ -154,8 +159,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         await db.Database.OpenConnectionAsync(ct);
         var connection = db.Database.GetDbConnection();
-        var sql = new Dialect(db.Database.IsNpgsql());
-        await SummariseNewRunsAsync(connection, sql, ct);
+        var sql = new LeaderboardSql(db.Database.IsNpgsql());
         await using var command = connection.CreateCommand();
         command.CommandText = Selected(command, sql, filter) + " SELECT DISTINCT DatasetId, Dataset, Generators FROM sel";
         var found = new Dictionary<(long?, string), HashSet<string>>();
@@ -181,57 +185,23 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         return rows.Select(r => byName.TryGetValue(r.Detector, out var id) ? r with { ModelId = id } : r).ToList();
     }
 
-    /// <summary>
-    /// The SQL that differs between SQLite and PostgreSQL. The rest is written for both: table and column names quoted
-    /// (PostgreSQL folds unquoted names to lower case), derived names unquoted, string order binary (PostgreSQL's columns
-    /// use the "C" collation, see <see cref="PostgresPortalDb"/>).
-    /// </summary>
-    sealed record Dialect(bool Postgres)
-    {
-        /// <summary>True when <paramref name="part"/> occurs in <paramref name="text"/> (case-sensitive).</summary>
-        public string Has(string text, string part) => Postgres ? $"strpos({text}, {part}) > 0" : $"instr({text}, {part}) > 0";
-
-        /// <summary>A field of a JSON text column: its value (SQLite's json_extract) or its text (PostgreSQL).</summary>
-        public string Json(string json, string field) => Postgres ? $"(({json})::jsonb ->> '{field}')" : $"json_extract({json}, '$.{field}')";
-
-        /// <summary>A whole-number field of a JSON text column; on PostgreSQL null unless it reads as one (SQLite stores it as given).</summary>
-        public string JsonInteger(string json, string field) => Postgres
-            ? $"(CASE WHEN {Json(json, field)} ~ '^\\s*-?[0-9]+(\\.0*)?\\s*$' THEN trim({Json(json, field)})::numeric::bigint END)"
-            : Json(json, field);
-
-        /// <summary>The insert that skips rows a unique index already holds: prefix and suffix.</summary>
-        public (string Insert, string OnConflict) InsertOrIgnore => Postgres ? ("INSERT INTO", "ON CONFLICT DO NOTHING") : ("INSERT OR IGNORE INTO", "");
-
-        /// <summary>The values joined by <paramref name="separator"/> in the order of <paramref name="orderBy"/> (SQLite: the rows' order).</summary>
-        public string Join(string value, string separator, string orderBy) =>
-            Postgres ? $"string_agg({value}, {separator} ORDER BY {orderBy})" : $"group_concat({value}, {separator})";
-
-        /// <summary>The character with code <paramref name="code"/>.</summary>
-        public string Char(int code) => Postgres ? $"chr({code})" : $"char({code})";
-
-        /// <summary>An ASCII case-insensitive sort key.</summary>
-        public string NoCase(string expression) => Postgres ? $"lower({expression})" : $"{expression} COLLATE NOCASE";
-
-        /// <summary>LIMIT's value for every row.</summary>
-        public object NoLimit => Postgres ? DBNull.Value : -1;
-
-        /// <summary>The run ids as a table of one column "value", and the parameter that carries them.</summary>
-        public (string Table, object Ids) IdTable(IReadOnlyList<long> ids) => Postgres
-            ? ("unnest(@ids) AS j(value)", ids.ToArray())
-            : ("json_each(@ids) j", JsonSerializer.Serialize(ids));
-    }
-
     /// <summary>The sort column: a text or count column, or a metric ("acc"/"ap") of one generator or of the mean (Generator null).</summary>
     sealed record Sort(string Column, string? Metric, string? Generator);
+
+    /// <summary>The metric family a sort token names: "acc" (the API's word) -> <see cref="EvaluationResults.Acc"/>, "ap" -> <see cref="EvaluationResults.Ap"/>.</summary>
+    static string MetricOf(string token) => token == "acc" ? EvaluationResults.Acc : EvaluationResults.Ap;
+
+    /// <summary>The first name after every name that starts with <paramref name="prefix"/>: "acc" -> "acd" (an index range's end).</summary>
+    static string After(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
     static Sort ParseSort(string? sort, IReadOnlyList<string> generators)
     {
         var s = string.IsNullOrWhiteSpace(sort) ? "mean_acc" : sort.Trim();
         if (TextColumns.Contains(s) || s is "runs" or "run") return new Sort(s, null, null);
-        if (s is "mean_acc" or "mean_ap") return new Sort(s, s[5..], null);
+        if (s is "mean_acc" or "mean_ap") return new Sort(s, MetricOf(s[5..]), null);
         var colon = s.IndexOf(':');
         if (colon > 0 && s[..colon] is "acc" or "ap" && generators.Contains(s[(colon + 1)..]))
-            return new Sort(s, s[..colon], s[(colon + 1)..]);
+            return new Sort(s, MetricOf(s[..colon]), s[(colon + 1)..]);
         throw new FieldException("sort", $"unknown sort column '{s}'; use one of: {string.Join(", ", SortColumns(generators))}");
     }
 
@@ -256,7 +226,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             ? v.Equals("clean", StringComparison.OrdinalIgnoreCase) || v.Equals("none", StringComparison.OrdinalIgnoreCase) ? "none" : v
             : null;
 
-        public string Where(DbCommand command, Dialect sql)
+        public string Where(DbCommand command, LeaderboardSql sql)
         {
             var clauses = new List<string> { "1 = 1" };
             if (Dataset is not null)
@@ -293,65 +263,11 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         }
     }
 
-    /// <summary>A run config's field, camelCase or PascalCase.</summary>
-    static string Config(Dialect sql, string field, bool integer = false)
-    {
-        string Field(string name) => integer ? sql.JsonInteger("r.\"ConfigJson\"", name) : sql.Json("r.\"ConfigJson\"", name);
-        return $"coalesce({Field(field)}, {Field(char.ToUpperInvariant(field[0]) + field[1..])})";
-    }
-
-    /// <summary>
-    /// Summarises every succeeded evaluate/crossgen run that has no entries yet: one entry per threshold mode (an entry whose
-    /// mode the run did not record gets none). All modes of a run go in one statement, and
-    /// the unique (RunId, Threshold) index makes concurrent summaries harmless.
-    /// </summary>
-    static async Task SummariseNewRunsAsync(DbConnection connection, Dialect sql, CancellationToken ct)
-    {
-        const string newRuns = $"""
-            SELECT 1 FROM "Runs" r WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}', '{Portal.Submissions.SubmissionJob.KindName}')
-              AND NOT EXISTS (SELECT 1 FROM "LeaderboardEntries" e WHERE e."RunId" = r."Id") LIMIT 1
-            """;
-        // A read first: most queries find nothing new, and an INSERT would take the database's write lock even then.
-        await using (var probe = connection.CreateCommand())
-        {
-            probe.CommandText = newRuns;
-            if (await probe.ExecuteScalarAsync(ct) is null) return;
-        }
-        await using var command = connection.CreateCommand();
-        var modes = string.Join(", ", ThresholdModes.Select(m => $"('{m.Threshold}', '{m.Suffix}')"));
-        // A metric family "acc@best/<generator>" is the index range ['acc@best/', 'acc@best0'): '/' sorts right before '0'.
-        string Family(string metric) =>
-            $"m.\"RunId\" = r.\"Id\" AND m.\"Step\" = 0 AND m.\"Name\" >= '{metric}' || modes.Suffix || '/' AND m.\"Name\" < '{metric}' || modes.Suffix || '0' " +
-            $"AND m.\"Name\" <> '{metric}' || modes.Suffix || '/{AverageRow}'";
-        var (insert, onConflict) = sql.InsertOrIgnore;
-        command.CommandText = $"""
-            WITH modes(Threshold, Suffix) AS (VALUES {modes})
-            {insert} "LeaderboardEntries" ("RunId", "Threshold", "Checkpoint", "DatasetId", "Split", "Perturbation", "ConfigArch", "Seed", "MeanAcc", "MeanAp", "Generators")
-            SELECT * FROM (
-              SELECT r."Id", modes.Threshold, coalesce({Config(sql, "checkpoint")}, ''), {Config(sql, "datasetId", integer: true)},
-                     coalesce(trim({Config(sql, "split")}), ''),
-                     coalesce(nullif(nullif(trim({Config(sql, "perturbation")}), ''), 'none'), 'none'), coalesce({Config(sql, "arch")}, ''),
-                     coalesce({Config(sql, "seed", integer: true)}, r."Seed", 0),
-                     (SELECT avg(m."Value") FROM "RunMetrics" m WHERE {Family("acc")}),
-                     (SELECT avg(m."Value") FROM "RunMetrics" m WHERE {Family("ap")}),
-                     (SELECT {sql.Join("g", sql.Char(LeaderboardEntry.GeneratorSeparator), "g")}
-                        FROM (SELECT substr(m."Name", length('acc' || modes.Suffix) + 2) AS g FROM "RunMetrics" m WHERE {Family("acc")} ORDER BY m."Name") AS gs) AS Generators
-              FROM "Runs" r CROSS JOIN modes
-              WHERE r."Status" = 'succeeded' AND r."Kind" IN ('{EvaluationJob.KindName}', '{CrossGeneratorJob.KindName}', '{Portal.Submissions.SubmissionJob.KindName}')
-                AND NOT EXISTS (SELECT 1 FROM "LeaderboardEntries" e WHERE e."RunId" = r."Id")
-            ) AS summary
-            -- A mode the run did not record has no generators and gets no entry.
-            WHERE Generators IS NOT NULL
-            {onConflict}
-            """;
-        await command.ExecuteNonQueryAsync(ct);
-    }
-
     /// <summary>
     /// The filtered entries with their row key: detector (zoo name of the checkpoint, else its path), arch (the config's,
     /// else the zoo's), dataset, split ('' = all), perturbation ('none' = clean), threshold mode.
     /// </summary>
-    static string Selected(DbCommand command, Dialect sql, Filter filter) => $"""
+    static string Selected(DbCommand command, LeaderboardSql sql, Filter filter) => $"""
         WITH keyed AS (
           SELECT e."RunId" AS RunId, e."DatasetId" AS DatasetId, e."Split" AS Split, e."Perturbation" AS Perturbation, e."Threshold" AS Threshold,
                  e."Seed" AS Seed, e."MeanAcc" AS MeanAcc, e."MeanAp" AS MeanAp, e."Generators" AS Generators,
@@ -363,11 +279,12 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         """;
 
     /// <summary>The metric-name suffix of a row's threshold mode ("" for 0.5, "@best", "@calibrated"), in SQL over a column.</summary>
-    static string SuffixSql(string thresholdColumn) => $"(CASE {thresholdColumn} WHEN '{Threshold}' THEN '' ELSE '@' || {thresholdColumn} END)";
+    static string SuffixSql(string thresholdColumn) =>
+        $"(CASE {thresholdColumn} {string.Join(" ", ThresholdModes.Select(m => $"WHEN '{m.Threshold}' THEN '{m.Suffix}'"))} END)";
 
     static string Suffix(string threshold) => ThresholdModes.First(m => m.Threshold == threshold).Suffix;
 
-    static async Task<List<string>> GeneratorsAsync(DbConnection connection, Dialect sql, Filter filter, CancellationToken ct)
+    static async Task<List<string>> GeneratorsAsync(DbConnection connection, LeaderboardSql sql, Filter filter, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
         command.CommandText = Selected(command, sql, filter) + " SELECT DISTINCT Generators FROM sel";
@@ -393,17 +310,17 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
     sealed record Group(string Detector, string Arch, long? DatasetId, string Dataset, string Split, string Perturbation, string Threshold,
         List<(long RunId, long Seed)> Runs);
 
-    static string GroupSql(DbCommand command, Dialect sql, Filter filter, Sort sort)
+    static string GroupSql(DbCommand command, LeaderboardSql sql, Filter filter, Sort sort)
     {
         string sortValue = "CAST(NULL AS DOUBLE PRECISION)";
         if (sort.Metric is { } metric && sort.Generator is { } generator)
         {
-            sortValue = $"(SELECT m.\"Value\" FROM \"RunMetrics\" m WHERE m.\"RunId\" = sel.RunId AND m.\"Name\" = @sortMetric || {SuffixSql("sel.Threshold")} || '/' || @sortGenerator AND m.\"Step\" = 0 LIMIT 1)";
+            sortValue = $"(SELECT m.\"Value\" FROM \"RunMetrics\" m WHERE m.\"RunId\" = sel.RunId AND m.\"Name\" = @sortMetric || {SuffixSql("sel.Threshold")} || '{EvaluationResults.GeneratorSeparator}' || @sortGenerator AND m.\"Step\" = 0 LIMIT 1)";
             Add(command, "@sortMetric", metric);
             Add(command, "@sortGenerator", generator);
         }
         else if (sort.Metric is { } meanOf)
-            sortValue = meanOf == "acc" ? "sel.MeanAcc" : "sel.MeanAp";
+            sortValue = meanOf == EvaluationResults.Acc ? "sel.MeanAcc" : "sel.MeanAp";
         return Selected(command, sql, filter) + $"""
             , grp AS (
               SELECT Detector, Arch, DatasetId, Dataset, Split, Perturbation, Threshold, count(DISTINCT Seed) AS Runs, max(RunId) AS LastRun,
@@ -414,14 +331,14 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             """;
     }
 
-    static async Task<int> CountAsync(DbConnection connection, Dialect sql, Filter filter, CancellationToken ct)
+    static async Task<int> CountAsync(DbConnection connection, LeaderboardSql sql, Filter filter, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
         command.CommandText = GroupSql(command, sql, filter, new Sort("detector", null, null)) + " SELECT count(*) FROM grp";
         return Convert.ToInt32(await command.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
     }
 
-    static async Task<(List<Group>, int Total)> GroupsAsync(DbConnection connection, Dialect sql, Filter filter, Sort sort, bool desc, int skip, int? take,
+    static async Task<(List<Group>, int Total)> GroupsAsync(DbConnection connection, LeaderboardSql sql, Filter filter, Sort sort, bool desc, int skip, int? take,
         CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
@@ -462,7 +379,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         return (groups, total ?? await CountAsync(connection, sql, filter, ct));
     }
 
-    static async Task<List<LeaderboardRow>> MeasuredRowsAsync(DbConnection connection, Dialect sql, List<Group> groups, PublishedBaseline? baseline,
+    static async Task<List<LeaderboardRow>> MeasuredRowsAsync(DbConnection connection, LeaderboardSql sql, List<Group> groups, PublishedBaseline? baseline,
         CancellationToken ct)
     {
         if (groups.Count == 0) return [];
@@ -476,7 +393,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             command.CommandText = $"""
                 SELECT m."RunId", m."Name", m."Value" FROM {idTable} CROSS JOIN "RunMetrics" m
                 WHERE m."RunId" = j.value AND m."Step" = 0
-                  AND ((m."Name" >= 'acc' AND m."Name" < 'acd') OR (m."Name" >= 'ap' AND m."Name" < 'aq'))
+                  AND ((m."Name" >= '{EvaluationResults.Acc}' AND m."Name" < '{After(EvaluationResults.Acc)}') OR (m."Name" >= '{EvaluationResults.Ap}' AND m."Name" < '{After(EvaluationResults.Ap)}'))
                 """;
             Add(command, "@ids", ids);
             await using var reader = await command.ExecuteReaderAsync(ct);
@@ -495,32 +412,34 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
             var suffix = Suffix(g.Threshold);
             var runs = g.Runs.Select(r => metrics.GetValueOrDefault(r.RunId) ?? []).ToList();
             IEnumerable<string> GeneratorsOf(string metric) => runs.SelectMany(r => r.Keys)
-                .Where(k => k.StartsWith(metric + suffix + "/", StringComparison.Ordinal)).Select(k => k[(metric.Length + suffix.Length + 1)..])
+                .Where(k => k.StartsWith(EvaluationResults.PerGeneratorPrefix(metric, suffix), StringComparison.Ordinal))
+                .Select(k => k[EvaluationResults.PerGeneratorPrefix(metric, suffix).Length..])
                 .Where(k => k != AverageRow).Distinct();
             LeaderboardCell Cell(string metric, string generator, double? published)
             {
-                var name = $"{metric}{suffix}/{generator}";
+                var name = EvaluationResults.Metric(metric, generator, suffix);
                 var cell = LeaderboardCell.Of(runs.Where(r => r.ContainsKey(name)).Select(r => r[name]).ToList())!;
                 // A single run's bootstrap interval; over seeds the sd says the spread.
                 if (cell.N == 1 && runs.Single(r => r.ContainsKey(name)) is var run
-                    && run.TryGetValue($"{metric}_ci_lo{suffix}/{generator}", out var lo) && run.TryGetValue($"{metric}_ci_hi{suffix}/{generator}", out var hi))
+                    && run.TryGetValue(EvaluationResults.Metric(metric + EvaluationResults.CiLow, generator, suffix), out var lo)
+                    && run.TryGetValue(EvaluationResults.Metric(metric + EvaluationResults.CiHigh, generator, suffix), out var hi))
                     cell = cell with { Low = lo, High = hi };
                 return Compare(cell, published);
             }
             LeaderboardCell? MeanOver(string metric)
             {
-                var prefix = metric + suffix + "/";
+                var prefix = EvaluationResults.PerGeneratorPrefix(metric, suffix);
                 var perRun = runs.Select(r => r.Where(m => m.Key.StartsWith(prefix, StringComparison.Ordinal) && m.Key != prefix + AverageRow)
                         .Select(m => m.Value).ToList())
                     .Where(v => v.Count > 0).Select(v => v.Average()).ToList();
                 return LeaderboardCell.Of(perRun);
             }
-            var meanAcc = MeanOver("acc");
+            var meanAcc = MeanOver(EvaluationResults.Acc);
             return new LeaderboardRow(MeasuredSource, g.Detector, g.Arch, g.DatasetId, g.Dataset, g.Split, g.Perturbation, g.Threshold,
                 g.Runs.Select(r => r.RunId).ToList(), g.Runs.Select(r => r.Seed).ToList(),
-                GeneratorsOf("acc").ToDictionary(x => x, x => Cell("acc", x, PublishedFor(compareWith, x))),
-                GeneratorsOf("ap").ToDictionary(x => x, x => Cell("ap", x, null)),
-                meanAcc is null ? null : Compare(meanAcc, compareWith?.AverageAcc), MeanOver("ap"), compareWith?.Name);
+                GeneratorsOf(EvaluationResults.Acc).ToDictionary(x => x, x => Cell(EvaluationResults.Acc, x, PublishedFor(compareWith, x))),
+                GeneratorsOf(EvaluationResults.Ap).ToDictionary(x => x, x => Cell(EvaluationResults.Ap, x, null)),
+                meanAcc is null ? null : Compare(meanAcc, compareWith?.AverageAcc), MeanOver(EvaluationResults.Ap), compareWith?.Name);
         }).ToList();
     }
 
@@ -557,7 +476,7 @@ public sealed class LeaderboardQuery(IDbContextFactory<PortalDb> dbFactory)
         "threshold" => row.Threshold,
         "runs" or "run" => null,
         "mean_acc" => row.MeanAcc?.Mean, "mean_ap" => row.MeanAp?.Mean,
-        _ => (sort.Metric == "acc" ? row.Acc : row.Ap).GetValueOrDefault(sort.Generator!)?.Mean,
+        _ => (sort.Metric == EvaluationResults.Acc ? row.Acc : row.Ap).GetValueOrDefault(sort.Generator!)?.Mean,
     };
 
     /// <summary>Text case-insensitively, numbers by value, a missing value lowest.</summary>

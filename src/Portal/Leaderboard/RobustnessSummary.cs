@@ -2,7 +2,10 @@ using System.Globalization;
 using System.Text.Json;
 using Forensics.ML.Protocols;
 using Microsoft.EntityFrameworkCore;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Leaderboard;
@@ -74,7 +77,8 @@ public sealed class RobustnessSummaryQuery(IDbContextFactory<PortalDb> dbFactory
         // The newest sweep per dataset, checkpoint and axis.
         var newest = parsed.GroupBy(p => (p.Config.DatasetId, p.Config.Checkpoint, p.Config.Axis)).Select(g => g.First()).ToList();
         var runIds = newest.Select(p => p.RunId).ToList();
-        var metrics = await db.RunMetrics.AsNoTracking().Where(m => runIds.Contains(m.RunId) && m.Name.StartsWith("acc@"))
+        var accPrefix = SweepResults.MetricPrefix(EvaluationResults.Acc);
+        var metrics = await db.RunMetrics.AsNoTracking().Where(m => runIds.Contains(m.RunId) && m.Name.StartsWith(accPrefix))
             .Select(m => new { m.RunId, m.Name, m.Step, m.Value }).ToListAsync(ct);
         var checkpoints = newest.Select(p => p.Config.Checkpoint).Distinct().ToList();
         var zoo = (await db.Weights.AsNoTracking().Where(w => checkpoints.Contains(w.Path)).Select(w => new { w.Path, w.Name, w.Id }).ToListAsync(ct))
@@ -99,7 +103,7 @@ public sealed class RobustnessSummaryQuery(IDbContextFactory<PortalDb> dbFactory
                     }
                     catch (ArgumentException) { continue; }
                     // Point i of the sweep is its metric at step i.
-                    var byStep = metrics.Where(m => m.RunId == runId && m.Name == "acc@" + c.Axis).ToDictionary(m => m.Step, m => m.Value);
+                    var byStep = metrics.Where(m => m.RunId == runId && m.Name == SweepResults.Metric(EvaluationResults.Acc, c.Axis)).ToDictionary(m => m.Step, m => m.Value);
                     var measured = severities.Select((s, i) => (Severity: s, Acc: byStep.TryGetValue(i, out var v) ? v : (double?)null))
                         .Where(p => p.Acc is not null).ToList();
                     if (measured.Count == 0) continue;

@@ -113,7 +113,7 @@ public sealed class RoleEnforcementTests(AuthPortal portal) : IClassFixture<Auth
         await (await alice.GetAsync($"/api/runs/{alicesShort}")).ExpectAsync(HttpStatusCode.NotFound);
         // The admin cancels bob's run; a run the portal queued itself (no owner) only an admin may cancel.
         await (await admin.PostAsync($"/api/runs/{bobsLong}/cancel", null)).ExpectAsync(HttpStatusCode.Accepted);
-        var system = await App.Services.GetRequiredService<Portal.Jobs.RunService>().CreateAsync("test-sleep", new TestJobs.SleepConfig(400, 50));
+        var system = await App.Services.GetRequiredService<Portal.Runs.RunService>().CreateAsync("test-sleep", new TestJobs.SleepConfig(400, 50));
         Assert.Null(system.OwnerId);
         await (await bob.PostAsync($"/api/runs/{system.Id}/cancel", null)).ExpectAsync(HttpStatusCode.Forbidden);
         await (await admin.PostAsync($"/api/runs/{system.Id}/cancel", null)).ExpectAsync(HttpStatusCode.Accepted);

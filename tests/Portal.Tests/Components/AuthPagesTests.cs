@@ -16,7 +16,7 @@ public sealed class AuthPagesTests : PortalComponentTest
         var done = Add(NewRun(RunStatus.Succeeded, 1));
         SignInAs("vera", Roles.Viewer);
 
-        var runs = Render<Runs>();
+        var runs = Render<Portal.Components.Pages.Runs>();
         Assert.Equal(2, runs.FindAll("[data-testid=run-row]").Count);
         Assert.Empty(runs.FindAll("[data-testid=cancel-run]"));
 
@@ -32,7 +32,7 @@ public sealed class AuthPagesTests : PortalComponentTest
     {
         var running = Add(NewRun(RunStatus.Running, 0.3));
         var failed = Add(NewRun(RunStatus.Failed, 0.3));
-        var runs = Render<Runs>();
+        var runs = Render<Portal.Components.Pages.Runs>();
         Assert.Single(runs.FindAll("[data-testid=cancel-run]"));
         var detail = Render<RunDetail>(p => p.Add(x => x.Id, running));
         Assert.Single(detail.FindAll("[data-testid=cancel-run]"));
@@ -53,7 +53,7 @@ public sealed class AuthPagesTests : PortalComponentTest
         var systems = Add(NewRun(RunStatus.Queued));
         SignInAs("alice", Roles.Researcher, "id-alice");
 
-        var runs = Render<Runs>();
+        var runs = Render<Portal.Components.Pages.Runs>();
         Assert.Equal([mineId.ToString()], runs.FindAll("[data-testid=cancel-run]").Select(b => b.GetAttribute("data-run-id")));
         Assert.Empty(Render<RunDetail>(p => p.Add(x => x.Id, theirsId)).FindAll("[data-testid=cancel-run]"));
         Assert.Empty(Render<RunDetail>(p => p.Add(x => x.Id, systems)).FindAll("[data-testid=cancel-run]"));
@@ -69,7 +69,7 @@ public sealed class AuthPagesTests : PortalComponentTest
     {
         var running = Add(NewRun(RunStatus.Queued));
         SignInAs("vera", Roles.Viewer);
-        var service = Services.GetService(typeof(Portal.Jobs.RunService)) as Portal.Jobs.RunService;
+        var service = Services.GetService(typeof(Portal.Runs.RunService)) as Portal.Runs.RunService;
         var e = await Assert.ThrowsAsync<AccessDeniedException>(() => service!.CancelAsync(running));
         Assert.Contains("vera", e.Message);
         await Assert.ThrowsAsync<AccessDeniedException>(() => service!.CreateAsync("register-dataset", "{\"datasetId\":1}"));
@@ -83,10 +83,10 @@ public sealed class AuthPagesTests : PortalComponentTest
     public void Viewer_sees_no_register_forms()
     {
         SignInAs("vera", Roles.Viewer);
-        Assert.Empty(Render<Datasets>().FindAll("[data-testid=register-dataset]"));
+        Assert.Empty(Render<Portal.Components.Pages.Datasets>().FindAll("[data-testid=register-dataset]"));
         Assert.Empty(Render<Models>().FindAll("#register-model"));
         SignInAs("rita", Roles.Researcher);
-        Assert.Single(Render<Datasets>().FindAll("[data-testid=register-dataset]"));
+        Assert.Single(Render<Portal.Components.Pages.Datasets>().FindAll("[data-testid=register-dataset]"));
         Assert.Single(Render<Models>().FindAll("#register-model"));
     }
 }

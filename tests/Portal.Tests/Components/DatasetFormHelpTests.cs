@@ -16,7 +16,7 @@ public sealed class DatasetFormHelpTests : PortalComponentTest
     [Fact]
     public void Every_field_error_shows_at_once()
     {
-        var cut = Render<Datasets>();
+        var cut = Render<Portal.Components.Pages.Datasets>();
         cut.Find("#dataset-path").Input("no-such-folder");
         cut.Find("#register-dataset").Click();
         cut.WaitForAssertion(() => Assert.Contains("name is required", cut.Find("[data-testid=dataset-name-field]").TextContent));
@@ -34,7 +34,7 @@ public sealed class DatasetFormHelpTests : PortalComponentTest
             Name = "broken", Path = folder, Status = Portal.Store.DatasetStatus.Failed, CreatedAt = DateTime.UtcNow,
         });
         var nav = Services.GetRequiredService<NavigationManager>();
-        var cut = Render<Datasets>();
+        var cut = Render<Portal.Components.Pages.Datasets>();
         cut.Find("#dataset-name").Input("broken");
         cut.Find("#dataset-path").Input(folder);
         cut.Find("#register-dataset").Click();
@@ -71,7 +71,7 @@ public sealed class DatasetFormHelpTests : PortalComponentTest
         Directory.CreateDirectory(Path.Combine(wrong, "fake"));
         Assert.Throws<DatasetLayoutException>(() => DatasetLayouts.Resolve(wrong));
 
-        var form = Render<Datasets>();
+        var form = Render<Portal.Components.Pages.Datasets>();
         var help = form.Find("[data-testid=layout-help]");
         Assert.Equal(DatasetLayoutHelp.Layouts.Count, help.QuerySelectorAll("li").Length);
         Assert.Contains("0_real/ and 1_fake/", help.TextContent);

@@ -31,7 +31,7 @@ public sealed class DatasetPagesTests : PortalComponentTest
         var a = SeedDataset("alpha", unreadable: 2);
         SeedDataset("beta", DatasetStatus.Failed);
 
-        var cut = Render<Datasets>();
+        var cut = Render<Portal.Components.Pages.Datasets>();
 
         var rows = cut.FindAll("[data-testid=dataset-row]");
         Assert.Equal(2, rows.Count);
@@ -47,7 +47,7 @@ public sealed class DatasetPagesTests : PortalComponentTest
     [Fact]
     public void Registering_without_a_name_shows_the_name_error_and_stores_nothing()
     {
-        var cut = Render<Datasets>();
+        var cut = Render<Portal.Components.Pages.Datasets>();
         cut.Find("#dataset-path").Input(DataDir);
         cut.Find("#register-dataset").Click();
 
@@ -65,7 +65,7 @@ public sealed class DatasetPagesTests : PortalComponentTest
         var outside = Directory.CreateTempSubdirectory("portal-ui-outside-").FullName;
         try
         {
-            var cut = Render<Datasets>();
+            var cut = Render<Portal.Components.Pages.Datasets>();
             cut.Find("#dataset-name").Input("outside");
             cut.Find("#dataset-path").Input(outside);
             cut.Find("#register-dataset").Click();
@@ -84,7 +84,7 @@ public sealed class DatasetPagesTests : PortalComponentTest
         var folder = Directory.CreateDirectory(Path.Combine(DataDir, "images", "genimage-tiny")).FullName;
         var nav = Services.GetRequiredService<NavigationManager>();
 
-        var cut = Render<Datasets>();
+        var cut = Render<Portal.Components.Pages.Datasets>();
         cut.Find("#dataset-name").Input("tiny");
         cut.Find("#dataset-path").Input("images/genimage-tiny");
         cut.Find("#register-dataset").Click();
@@ -107,7 +107,7 @@ public sealed class DatasetPagesTests : PortalComponentTest
     public void A_duplicate_name_is_reported_on_the_name_field()
     {
         SeedDataset("taken");
-        var cut = Render<Datasets>();
+        var cut = Render<Portal.Components.Pages.Datasets>();
         cut.Find("#dataset-name").Input("taken");
         cut.Find("#dataset-path").Input(DataDir);
         cut.Find("#register-dataset").Click();
@@ -174,5 +174,5 @@ public sealed class DatasetPagesTests : PortalComponentTest
         Assert.Contains("No dataset with id 999", cut.Find("[data-testid=not-found]").TextContent);
     }
 
-    static string PathFieldText(IRenderedComponent<Datasets> cut) => cut.Find("[data-testid=dataset-path-field]").TextContent;
+    static string PathFieldText(IRenderedComponent<Portal.Components.Pages.Datasets> cut) => cut.Find("[data-testid=dataset-path-field]").TextContent;
 }

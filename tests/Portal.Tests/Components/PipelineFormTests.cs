@@ -10,7 +10,10 @@ using Microsoft.Extensions.Options;
 using MudBlazor.Services;
 using Portal.Components.Pages;
 using Portal.Infrastructure;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;
@@ -41,7 +44,7 @@ public sealed class PipelineFormTests : PortalComponentTest
         var reals = Dataset("reals");
         Add(new ModelWeights { Name = "sd-vae", Kind = ModelZooService.Autoencoder, Path = "/models/vae", CreatedAt = DateTime.UtcNow });
 
-        var cut = Render<Experiments>();
+        var cut = Render<Portal.Components.Pages.Experiments>();
         var form = cut.Find("[data-testid=pipeline-form]");
         foreach (var id in new[] { "pipeline-train-dataset", "pipeline-vae", "pipeline-mode", "pipeline-epochs", "pipeline-pairs", "pipeline-width",
                      "pipeline-train-seed", "pipeline-test-dataset", "pipeline-modes", "pipeline-split", "pipeline-sweep-axis-0", "pipeline-sweep-severities-0",

@@ -8,9 +8,11 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
-using Portal.Demo;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Infrastructure;
-using Portal.Jobs;
+using Portal.Runs;
 using Portal.Store;
 using Portal.Tests.Support;
 
@@ -105,6 +107,9 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         Services.AddTransient<WorkerDirectory>();
         Services.AddSingleton<JobStorage>(new InMemoryStorage());
         Services.AddDemoBenchmark();
+        // The query services the pages read through (the app registers them in AddPortalUi), and the leaderboard's query.
+        Portal.Infrastructure.ServiceSetup.AddPortalQueries(Services);
+        Services.AddTransient<Portal.Leaderboard.LeaderboardQuery>();
         Services.AddTransient<Portal.Auth.CurrentUser>();
         Services.AddTransient<Portal.Auth.AuditLog>();
         // Signed in as an admin, so every page and button renders; SignInAs changes the user.

@@ -4,7 +4,10 @@ using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor;
 using Portal.Components.Pages;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;

@@ -4,7 +4,10 @@ using Forensics.ML.Evaluation;
 using Forensics.ML.Metrics;
 using Forensics.ML.Protocols;
 using Portal.Components.Pages;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;

@@ -6,7 +6,10 @@ using Bunit;
 using Portal.Api;
 using Portal.Components.Pages;
 using Portal.Components.Shared;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;

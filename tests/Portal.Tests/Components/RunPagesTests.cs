@@ -17,7 +17,7 @@ public sealed class RunPagesTests : PortalComponentTest
         var old = Add(NewRun(RunStatus.Succeeded, 1, "done"));
         var id = Add(NewRun(RunStatus.Running, 0.3, "decoding 30/100"));
 
-        var cut = Render<Runs>();
+        var cut = Render<Portal.Components.Pages.Runs>();
 
         var rows = cut.FindAll("[data-testid=run-row]");
         Assert.Equal([id.ToString(), old.ToString()], rows.Select(r => r.GetAttribute("data-run-id")));
@@ -47,7 +47,7 @@ public sealed class RunPagesTests : PortalComponentTest
         var finished = Add(NewRun(RunStatus.Succeeded, 1));
         var id = Add(NewRun());
 
-        var cut = Render<Runs>();
+        var cut = Render<Portal.Components.Pages.Runs>();
         Assert.Empty(cut.FindAll($"[data-testid=cancel-run][data-run-id='{finished}']"));
         cut.Find($"[data-testid=cancel-run][data-run-id='{id}']").Click();
 
@@ -67,7 +67,7 @@ public sealed class RunPagesTests : PortalComponentTest
         for (var i = 0; i < 30; i++) Add(NewRun(i % 3 == 0 ? RunStatus.Failed : RunStatus.Succeeded, 1));
         var nav = Services.GetRequiredService<NavigationManager>();
 
-        var cut = Render<Runs>();
+        var cut = Render<Portal.Components.Pages.Runs>();
         Assert.Equal(25, cut.FindAll("[data-testid=run-row]").Count);
         Assert.NotNull(cut.Find("[data-testid=runs-pagination]"));
 

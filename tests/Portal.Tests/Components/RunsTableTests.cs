@@ -2,7 +2,10 @@ using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Components.Pages;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Components;
@@ -40,7 +43,7 @@ public sealed class RunsTableTests : PortalComponentTest
         var demo = AddRun(EvaluationJob.KindName, "{\"datasetId\":1}", ["demo", "paper"]);
         var other = AddRun(EvaluationJob.KindName, "{\"datasetId\":1}", ["ablation"]);
 
-        var page = Render<Runs>();
+        var page = Render<Portal.Components.Pages.Runs>();
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=run-row]").Count));
         Assert.Equal(["demo", "paper"], page.FindAll($"[data-testid=run-row][data-run-id='{demo}'] [data-testid=run-tag]").Select(t => t.TextContent));
         Assert.Equal("runs?tag=demo", page.Find($"[data-testid=run-row][data-run-id='{demo}'] [data-tag=demo]").GetAttribute("href"));
@@ -65,7 +68,7 @@ public sealed class RunsTableTests : PortalComponentTest
         AddMetric(b, "val_acc", 2, 0.7);
 
         // Default columns: dataset, tags, created, duration.
-        var page = Render<Runs>();
+        var page = Render<Portal.Components.Pages.Runs>();
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=run-row]").Count));
         Assert.Equal(["dataset", "tags", "created", "duration"], page.FindAll("[data-testid=column-head]").Select(h => h.GetAttribute("data-column")));
         Assert.Equal("minigenimage", page.Find($"[data-testid=run-row][data-run-id='{a}'] td[data-column=dataset]").TextContent.Trim());
@@ -86,7 +89,7 @@ public sealed class RunsTableTests : PortalComponentTest
         Assert.Empty(page.FindAll("td[data-column='metric.acc/sdv4']"));
 
         // A reload of that address shows the same columns.
-        var reloaded = Render<Runs>();
+        var reloaded = Render<Portal.Components.Pages.Runs>();
         reloaded.WaitForAssertion(() => Assert.Equal(3, reloaded.FindAll("[data-testid=column-head]").Count));
     }
 
@@ -96,7 +99,7 @@ public sealed class RunsTableTests : PortalComponentTest
         var a = AddRun(EvaluationJob.KindName, "{\"datasetId\":1}");
         var b = AddRun(CrossGeneratorJob.KindName, "{\"datasetId\":1}");
         AddRun(EvaluationJob.KindName, "{\"datasetId\":1}");
-        var page = Render<Runs>();
+        var page = Render<Portal.Components.Pages.Runs>();
         page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=run-pick]").Count));
         Assert.True(page.Find("#runs-compare").HasAttribute("disabled") || page.Find("#runs-compare").ClassList.Contains("mud-button-disabled"));
 

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using Bunit;
 using Portal.Components.Pages;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Runs;
+using Portal.Zoo;
 using Portal.Store;
 
 namespace Portal.Tests.Components;

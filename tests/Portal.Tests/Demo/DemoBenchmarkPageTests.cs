@@ -1,7 +1,9 @@
 using Bunit;
 using Portal.Components.Pages;
-using Portal.Demo;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 
 namespace Portal.Tests.Demo;

@@ -1,6 +1,8 @@
 using System.Text.Json;
-using Portal.Demo;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.EntityFrameworkCore;

@@ -1,6 +1,9 @@
 using Bunit;
 using Portal.Components.Pages;
-using Portal.Demo;
+using Portal.Runs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
 using Portal.Store;
 using Portal.Tests.Components;
 

@@ -2,7 +2,10 @@ using System.Text.Json.Nodes;
 using Bunit;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Components.Pages;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 using Portal.Tests.Components;
 
@@ -42,7 +45,7 @@ public sealed class ExperimentHistoryTests : PortalComponentTest
             await db.SaveChangesAsync();
         }
 
-        var page = Render<Experiments>();
+        var page = Render<Portal.Components.Pages.Experiments>();
         page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=history-row]")));
         var row = page.Find("[data-testid=history-row]");
         Assert.Equal(grid.Id, row.GetAttribute("data-experiment"));

@@ -20,7 +20,7 @@ public sealed class ExperimentPageTests : PortalComponentTest
     {
         var datasetId = SeedReadyDataset();
         File.WriteAllBytes(Path.Combine(DataDir, "detector.pth"), [1, 2, 3]);
-        var cut = Render<Experiments>();
+        var cut = Render<Portal.Components.Pages.Experiments>();
         cut.Find("#experiment-config").Change($"{{\"datasetId\": {datasetId}, \"checkpoint\": \"detector.pth\"}}");
         cut.Find("#axis-field-0").Change("perturbation");
         cut.Find("#axis-values-0").Change("none, jpeg:75");
@@ -43,7 +43,7 @@ public sealed class ExperimentPageTests : PortalComponentTest
     public void An_axis_that_is_not_a_config_field_is_reported_on_that_axis_and_nothing_is_queued()
     {
         var datasetId = SeedReadyDataset();
-        var cut = Render<Experiments>();
+        var cut = Render<Portal.Components.Pages.Experiments>();
         cut.Find("#experiment-config").Change($"{{\"datasetId\": {datasetId}, \"checkpoint\": \"detector.pth\"}}");
         cut.Find("#axis-field-0").Change("perturbaton");
         cut.Find("#queue-experiment").Click();

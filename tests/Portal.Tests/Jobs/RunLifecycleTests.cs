@@ -1,7 +1,10 @@
 using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Store;
 using Portal.Tests.Support;
 using static Portal.Tests.Support.TestJobs;

@@ -1,5 +1,8 @@
 using Portal.Bench;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 using Portal.Leaderboard;
 using Portal.Store;
 using Portal.Tests.Components;

@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
-using Portal.Jobs;
+using Portal.Experiments;
+using Portal.Datasets;
+using Portal.Zoo;
+using Portal.Runs;
 
 namespace Portal.Tests.Support;
 
