@@ -70,7 +70,7 @@ public static class MatrixEndpoints
         var results = await db.Artifacts.AsNoTracking().Where(a => a.RunId != null && runIds.Contains(a.RunId.Value) && a.Kind == CrossGeneratorResults.JsonArtifact)
             .ToDictionaryAsync(a => a.RunId!.Value, a => a.RelativePath);
         var zoo = await db.Weights.AsNoTracking().Select(w => new { w.Name, w.Path, w.SourceRunId }).ToListAsync();
-        var weightArtifacts = await db.Artifacts.AsNoTracking().Where(a => a.Kind == "weights").Select(a => new { a.RunId, a.RelativePath }).ToListAsync();
+        var weightArtifacts = await db.Artifacts.AsNoTracking().Where(a => a.Kind == TrainingResults.WeightsArtifact).Select(a => new { a.RunId, a.RelativePath }).ToListAsync();
         var trainRuns = await db.Runs.AsNoTracking().Where(r => r.Kind == TrainingJob.KindName).Select(r => new { r.Id, r.ConfigJson }).ToDictionaryAsync(r => r.Id, r => r.ConfigJson);
         var datasetNames = await db.Datasets.AsNoTracking().ToDictionaryAsync(d => d.Id, d => d.Name);
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using ScottPlot;
+using Portal.Experiments;
 using Portal.Store;
 
 namespace Portal.Components.Shared;
@@ -294,16 +295,16 @@ public static partial class MetricPlot
 public static class RunMetricCharts
 {
     /// <summary>The validation series drawn together on one chart, in legend order.</summary>
-    public static readonly IReadOnlyList<string> ValidationSeries = ["val_balanced_acc", "val_acc", "val_real_acc", "val_fake_acc", "val_ap"];
+    public static readonly IReadOnlyList<string> ValidationSeries = TrainingResults.ValidationSeries;
 
     /// <summary>The metric that picks the best epoch (the trainers' plateau rule watches it).</summary>
-    public const string BestEpochMetric = "val_balanced_acc";
+    public const string BestEpochMetric = TrainingResults.BestEpochMetric;
 
     /// <summary>Title of the chart that holds <see cref="ValidationSeries"/>.</summary>
     public const string ValidationTitle = "validation";
 
     /// <summary>The series written once per epoch (step = epoch); "loss" is written per optimisation step.</summary>
-    static readonly HashSet<string> PerEpoch = ["train_loss", "lr", .. ValidationSeries];
+    static readonly HashSet<string> PerEpoch = [.. TrainingResults.PerEpoch];
 
     /// <summary>
     /// One chart per metric name with 2 or more points, except that the validation series share one chart; "loss" comes
@@ -320,7 +321,7 @@ public static class RunMetricCharts
 
         var best = BestEpoch(byName.GetValueOrDefault(BestEpochMetric));
         var charts = new List<ChartSpec>();
-        if (byName.Remove("loss", out var loss))
+        if (byName.Remove(TrainingResults.Loss, out var loss))
             charts.Add(new ChartSpec("loss", new Dictionary<string, IReadOnlyList<ChartPoint>> { ["loss"] = loss }) { XLabel = "step", YLabel = "loss", Smooth = true, IntegerX = true });
         var validation = new Dictionary<string, IReadOnlyList<ChartPoint>>(StringComparer.Ordinal);
         foreach (var name in ValidationSeries)
@@ -335,7 +336,7 @@ public static class RunMetricCharts
         {
             var series = new Dictionary<string, IReadOnlyList<ChartPoint>> { [name] = points };
             charts.Add(PerEpoch.Contains(name)
-                ? new ChartSpec(name, series) { XLabel = "epoch", YLabel = name, IntegerX = true, Markers = true, LogY = name == "lr", MarkerX = best, MarkerLabel = best is { } e ? $"best epoch {e:0}" : null }
+                ? new ChartSpec(name, series) { XLabel = "epoch", YLabel = name, IntegerX = true, Markers = true, LogY = name == TrainingResults.LearningRate, MarkerX = best, MarkerLabel = best is { } e ? $"best epoch {e:0}" : null }
                 : new ChartSpec(name, series) { YLabel = name });
         }
         return charts;

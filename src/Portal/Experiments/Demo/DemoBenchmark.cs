@@ -293,7 +293,7 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
             if (!await SucceededAsync(run.RunId)) { complete = false; continue; }
             var children = await PipelineJob.ChildrenAsync(dbFactory, run.RunId);
             var train = children.FirstOrDefault(c => c.Stage == "train");
-            if (train is null || await ArtifactPathAsync(train.RunId, "weights") is not { } trained
+            if (train is null || await ArtifactPathAsync(train.RunId, TrainingResults.WeightsArtifact) is not { } trained
                               || await ArtifactPathAsync(train.RunId, TrainingJob.InitArtifact) is not { } untrained) continue;
             long? dataset = inputs.AlignSourceId;
             if (p.Config.Align is not null && children.FirstOrDefault(c => c.Stage == "align") is { } align)
@@ -338,7 +338,7 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
     }
 
     /// <summary>The weights file a succeeded training run recorded; null while it has not succeeded.</summary>
-    async Task<string?> WeightsOfAsync(long trainRunId) => await SucceededAsync(trainRunId) ? await ArtifactPathAsync(trainRunId, "weights") : null;
+    async Task<string?> WeightsOfAsync(long trainRunId) => await SucceededAsync(trainRunId) ? await ArtifactPathAsync(trainRunId, TrainingResults.WeightsArtifact) : null;
 
     /// <summary>The path of a run's newest artifact of a kind; null when it has none.</summary>
     async Task<string?> ArtifactPathAsync(long runId, string kind)

@@ -123,8 +123,8 @@ public static class DemoResults
                 double? ApOf(string? checkpoint) => checkpoint is null ? null
                     : evaluations.LastOrDefault(e => e.Config!.Checkpoint == checkpoint && e.Config.Split == DemoBenchmark.TestSplit && e.Config.Arch is null) is { Run: { } r }
                         ? FinalMetricsAsync(db, r.Id).GetAwaiter().GetResult().GetValueOrDefault(EvaluationResults.Ap) : null;
-                var loss = await LastAsync(db, train.RunId, "train_loss");
-                sanity.Add(new DemoSanity(row, seed, ApOf(ArtifactOf("weights")), ApOf(ArtifactOf(TrainingJob.InitArtifact)), loss));
+                var loss = await LastAsync(db, train.RunId, TrainingResults.TrainLoss);
+                sanity.Add(new DemoSanity(row, seed, ApOf(ArtifactOf(TrainingResults.WeightsArtifact)), ApOf(ArtifactOf(TrainingJob.InitArtifact)), loss));
             }
         }
         List<Artifact>? weights = null;
@@ -133,14 +133,14 @@ public static class DemoResults
         {
             var metrics = await FinalMetricsAsync(db, run.Id);
             // The seed is the training run's: the test config differs only in its checkpoint.
-            weights ??= await db.Artifacts.AsNoTracking().Where(a => a.Kind == "weights").ToListAsync();
+            weights ??= await db.Artifacts.AsNoTracking().Where(a => a.Kind == TrainingResults.WeightsArtifact).ToListAsync();
             var source = weights.LastOrDefault(a => paths.Data(a.RelativePath) == c!.Checkpoint)?.RunId;
             var seed = source is { } s0 && await db.Runs.AsNoTracking().Where(r => r.Id == s0).Select(r => r.Seed).FirstOrDefaultAsync() is { } trainSeed ? trainSeed : DemoBenchmark.Seed;
             foreach (var g in DemoBenchmark.Generators)
                 if (metrics.TryGetValue(EvaluationResults.Metric(EvaluationResults.Acc, g), out var acc))
                     list.Add(new DemoMeasurement(Lare2, g, "clean", acc, metrics.TryGetValue(EvaluationResults.Metric(EvaluationResults.Ap, g), out var ap) ? ap : null, seed));
             sanity.Add(new DemoSanity(Lare2, seed, metrics.TryGetValue(EvaluationResults.Metric(EvaluationResults.Ap, DemoBenchmark.TrainGenerator), out var own) ? own : null, null,
-                source is { } id ? await LastAsync(db, id, "train_loss") : null));
+                source is { } id ? await LastAsync(db, id, TrainingResults.TrainLoss) : null));
         }
         // A cell measured twice for one seed (a rerun) keeps its newest values.
         return new DemoData(list.GroupBy(m => (m.Row, m.Generator, m.Condition, m.Seed)).Select(g => g.Last()).ToList(),

@@ -197,7 +197,7 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
             string checkpoint;
             await using (var db = await dbFactory.CreateDbContextAsync(CancellationToken.None))
             {
-                var weights = await db.Artifacts.AsNoTracking().Where(a => a.RunId == train.Id && a.Kind == "weights")
+                var weights = await db.Artifacts.AsNoTracking().Where(a => a.RunId == train.Id && a.Kind == TrainingResults.WeightsArtifact)
                                   .OrderByDescending(a => a.Id).FirstOrDefaultAsync(CancellationToken.None)
                               ?? throw new InvalidOperationException($"stage train: run {train.Id} succeeded but recorded no weights artifact");
                 checkpoint = context.Paths.Data(weights.RelativePath);

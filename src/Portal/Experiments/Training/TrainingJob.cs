@@ -29,7 +29,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     public const string KindName = "train";
 
     /// <summary>The artifact kind of a res50nodown run's untrained starting weights.</summary>
-    public const string InitArtifact = "init-weights";
+    public const string InitArtifact = TrainingResults.InitArtifact;
 
     /// <summary>The default architecture: the aligned-dataset paper's ResNet-50 without early down-sampling.</summary>
     public const string Res50NoDown = "res50nodown";
@@ -254,7 +254,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         // A resumed run's loss steps go on after the last one stored, so its curve never folds back.
         long lastStep;
         await using (var db = await dbFactory.CreateDbContextAsync())
-            lastStep = await db.RunMetrics.Where(m => m.RunId == context.RunId && m.Name == "loss").MaxAsync(m => (long?)m.Step) ?? 0;
+            lastStep = await db.RunMetrics.Where(m => m.RunId == context.RunId && m.Name == TrainingResults.Loss).MaxAsync(m => (long?)m.Step) ?? 0;
         var observer = new Observer(context, lastStep);
         string bestPath, architecture, card;
         var format = "safetensors";
@@ -284,7 +284,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
                    $"mode {c.Mode}, on dataset '{k.Train.Name}' (content {k.Train.ContentHash}), seed {c.Seed}, lr {c.LearningRate}, " +
                    $"{c.PairsPerBatch} pairs per batch, crop {c.Crop}, augmentation {c.Augment}.";
         }
-        var best = await context.ArtifactAsync("weights", bestPath);
+        var best = await context.ArtifactAsync(TrainingResults.WeightsArtifact, bestPath);
         await RegisterWeightsAsync(context, architecture, card, best, format);
     }
 
@@ -328,7 +328,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
         public void OnStep(int epoch, int stepInEpoch, double loss, double learningRate)
         {
             this.epoch = epoch;
-            context.MetricAsync("loss", ++step, loss).GetAwaiter().GetResult();
+            context.MetricAsync(TrainingResults.Loss, ++step, loss).GetAwaiter().GetResult();
         }
 
         public void OnEpoch(int epoch, double trainLoss, ValidationMetrics v, double learningRate, bool isBest)
@@ -336,8 +336,8 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
             this.epoch = epoch;
             foreach (var (name, value) in new (string, double?)[]
                      {
-                         ("train_loss", trainLoss), ("val_balanced_acc", v.BalancedAcc), ("val_acc", v.Acc), ("val_real_acc", v.RealAcc),
-                         ("val_fake_acc", v.FakeAcc), ("val_ap", v.Ap), ("lr", learningRate),
+                         (TrainingResults.TrainLoss, trainLoss), (TrainingResults.ValBalancedAcc, v.BalancedAcc), (TrainingResults.ValAcc, v.Acc), (TrainingResults.ValRealAcc, v.RealAcc),
+                         (TrainingResults.ValFakeAcc, v.FakeAcc), (TrainingResults.ValAp, v.Ap), (TrainingResults.LearningRate, learningRate),
                      })
                 if (value is { } x) context.MetricAsync(name, epoch, x).GetAwaiter().GetResult();
             context.LogAsync($"epoch {epoch}: train loss {trainLoss:F4}, val balanced acc {v.BalancedAcc:F4}{(isBest ? " (best)" : "")}, next lr {learningRate:G3}")
