@@ -37,16 +37,19 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
     public async Task ValidateAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "cross-generator");
-        ConfigLimits.AtMost("bootstrap", c.Bootstrap, options.Value.Limits.Bootstrap, nameof(ConfigLimits.Bootstrap));
-        if (c.Bootstrap < 0) throw new FieldException("bootstrap", "bootstrap must not be negative");
-        var test = await ReadyAsync(c.DatasetId, "datasetId");
-        await inputs.SplitAsync(test, c.Split, "split");
-        var val = c.ValDatasetId is { } v ? await ReadyAsync(v, "valDatasetId") : test;
-        if (ParseModes(c).Contains(ThresholdMode.CalibratedOnValidation)) await inputs.SplitAsync(val, c.ValSplit, "valSplit");
-        var checkpoint = CheckpointPath(c);
-        JobInputs.DetectorArch(c.Arch);
-        inputs.DetectorCard(c.Card, c.Arch);
-        JobInputs.DetectorCheckpointFits(checkpoint, c.Arch, options.Value.Torch);
+        var checks = new FieldChecks();
+        checks.Run(() => ConfigLimits.AtMost("bootstrap", c.Bootstrap, options.Value.Limits.Bootstrap, nameof(ConfigLimits.Bootstrap)));
+        if (c.Bootstrap < 0) checks.Fail("bootstrap", "bootstrap must not be negative");
+        var test = await checks.RunAsync(() => ReadyAsync(c.DatasetId, "datasetId"));
+        if (test is not null) await checks.RunAsync(() => inputs.SplitAsync(test, c.Split, "split"));
+        var val = c.ValDatasetId is { } v ? await checks.RunAsync(() => ReadyAsync(v, "valDatasetId")) : test;
+        var modes = checks.Run(() => ParseModes(c));
+        if (val is not null && modes is not null && modes.Contains(ThresholdMode.CalibratedOnValidation))
+            await checks.RunAsync(() => inputs.SplitAsync(val, c.ValSplit, "valSplit"));
+        var checkpoint = checks.Run(() => CheckpointPath(c));
+        if (checks.Run(() => JobInputs.DetectorArch(c.Arch)) && checks.Run(() => { inputs.DetectorCard(c.Card, c.Arch); }) && checkpoint is not null)
+            checks.Run(() => JobInputs.DetectorCheckpointFits(checkpoint, c.Arch, options.Value.Torch));
+        checks.ThrowIfAny();
     }
 
     static List<ThresholdMode> ParseModes(Config c)

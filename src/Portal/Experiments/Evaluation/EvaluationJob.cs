@@ -46,28 +46,26 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     {
         var c = JobInputs.Parse<Config>(configJson, "evaluation");
         var limits = options.Value.Limits;
-        ConfigLimits.AtMost("maxBatch", c.MaxBatch, limits.Batch, nameof(limits.Batch));
-        ConfigLimits.AtMost("bootstrap", c.Bootstrap, limits.Bootstrap, nameof(limits.Bootstrap));
-        var dataset = await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
-        await inputs.SplitAsync(dataset, c.Split, "split");
-        CheckpointPath(c);
+        var checks = new FieldChecks();
+        checks.Run(() => ConfigLimits.AtMost("maxBatch", c.MaxBatch, limits.Batch, nameof(limits.Batch)));
+        checks.Run(() => ConfigLimits.AtMost("bootstrap", c.Bootstrap, limits.Bootstrap, nameof(limits.Bootstrap)));
+        var dataset = await checks.RunAsync(() => inputs.ReadyDatasetAsync(c.DatasetId, "datasetId"));
+        if (dataset is not null) await checks.RunAsync(() => inputs.SplitAsync(dataset, c.Split, "split"));
+        var checkpoint = checks.Run(() => CheckpointPath(c));
         if (IsLare2(c))
         {
-            if (c.LareRunId is not { } lareRun) throw new FieldException("lareRunId", "arch lare2 needs lareRunId: the LaRE extraction run of this dataset");
-            await inputs.LareMapsAsync(lareRun, dataset, "lareRunId");
+            if (c.LareRunId is not { } lareRun) checks.Fail("lareRunId", "arch lare2 needs lareRunId: the LaRE extraction run of this dataset");
+            else if (dataset is not null) await checks.RunAsync(() => inputs.LareMapsAsync(lareRun, dataset, "lareRunId"));
             if (!string.IsNullOrWhiteSpace(c.Perturbation) && c.Perturbation.Trim() != "none")
-                throw new FieldException("perturbation", "no perturbation with lare2: the LaRE maps were computed on the unperturbed images");
+                checks.Fail("perturbation", "no perturbation with lare2: the LaRE maps were computed on the unperturbed images");
         }
-        else
-        {
-            JobInputs.DetectorArch(c.Arch, alsoKnown: Lare2Evaluator.Architecture);
-            inputs.DetectorCard(c.Card, c.Arch);
-            JobInputs.DetectorCheckpointFits(CheckpointPath(c), c.Arch, options.Value.Torch);
-        }
-        if (!PerturbationSpec.TryParse(c.Perturbation, out _, out var error)) throw new FieldException("perturbation", error!);
-        ParseBatching(c.Batching);
-        if (c.MaxBatch < 1) throw new FieldException("maxBatch", "maxBatch must be at least 1");
-        if (c.Bootstrap < 0) throw new FieldException("bootstrap", "bootstrap must not be negative");
+        else if (checks.Run(() => JobInputs.DetectorArch(c.Arch, alsoKnown: Lare2Evaluator.Architecture)) && checks.Run(() => { inputs.DetectorCard(c.Card, c.Arch); }) && checkpoint is not null)
+            checks.Run(() => JobInputs.DetectorCheckpointFits(checkpoint, c.Arch, options.Value.Torch));
+        if (!PerturbationSpec.TryParse(c.Perturbation, out _, out var error)) checks.Fail("perturbation", error!);
+        checks.Run(() => ParseBatching(c.Batching));
+        if (c.MaxBatch < 1) checks.Fail("maxBatch", "maxBatch must be at least 1");
+        if (c.Bootstrap < 0) checks.Fail("bootstrap", "bootstrap must not be negative");
+        checks.ThrowIfAny();
     }
 
     string CheckpointPath(Config c) => inputs.ExistingFile(c.Checkpoint, "checkpoint");

@@ -41,22 +41,27 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
     {
         var c = JobInputs.Parse<Config>(configJson, "sweep");
         var limits = options.Value.Limits;
-        ConfigLimits.AtMost("bootstrap", c.Bootstrap, limits.Bootstrap, nameof(limits.Bootstrap));
-        if (c.Bootstrap < 0) throw new FieldException("bootstrap", "bootstrap must not be negative");
+        var checks = new FieldChecks();
+        checks.Run(() => ConfigLimits.AtMost("bootstrap", c.Bootstrap, limits.Bootstrap, nameof(limits.Bootstrap)));
+        if (c.Bootstrap < 0) checks.Fail("bootstrap", "bootstrap must not be negative");
         // Counted before parsing, so a list of a million severities costs nothing.
-        if (c.Severities is { } listed)
-            ConfigLimits.AtMost("severities", listed.Count(ch => ch == ',') + 1, limits.Severities, nameof(limits.Severities));
-        var dataset = await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
-        await inputs.SplitAsync(dataset, c.Split, "split");
-        CheckpointPath(c);
+        var severitiesInLimit = c.Severities is not { } listed
+            || checks.Run(() => ConfigLimits.AtMost("severities", listed.Count(ch => ch == ',') + 1, limits.Severities, nameof(limits.Severities)));
+        var dataset = await checks.RunAsync(() => inputs.ReadyDatasetAsync(c.DatasetId, "datasetId"));
+        if (dataset is not null) await checks.RunAsync(() => inputs.SplitAsync(dataset, c.Split, "split"));
+        var checkpoint = checks.Run(() => CheckpointPath(c));
         // The axis first, on its own, so a bad severity (whose message names the axis too) is reported on "severities".
+        var axisKnown = true;
         try { SweepAxes.Check(c.Axis); }
-        catch (ArgumentException e) { throw new FieldException("axis", e.Message); }
-        try { Severities(c); }
-        catch (ArgumentException e) { throw new FieldException("severities", e.Message); }
-        JobInputs.DetectorArch(c.Arch);
-        inputs.DetectorCard(c.Card, c.Arch);
-        JobInputs.DetectorCheckpointFits(CheckpointPath(c), c.Arch, options.Value.Torch);
+        catch (ArgumentException e) { checks.Fail("axis", e.Message); axisKnown = false; }
+        if (axisKnown && severitiesInLimit)
+        {
+            try { Severities(c); }
+            catch (ArgumentException e) { checks.Fail("severities", e.Message); }
+        }
+        if (checks.Run(() => JobInputs.DetectorArch(c.Arch)) && checks.Run(() => { inputs.DetectorCard(c.Card, c.Arch); }) && checkpoint is not null)
+            checks.Run(() => JobInputs.DetectorCheckpointFits(checkpoint, c.Arch, options.Value.Torch));
+        checks.ThrowIfAny();
     }
 
     string CheckpointPath(Config c) => inputs.ExistingFile(c.Checkpoint, "checkpoint");

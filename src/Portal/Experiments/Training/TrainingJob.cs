@@ -94,28 +94,33 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     async Task<Checked> CheckAsync(string configJson)
     {
         var c = JobInputs.Parse<Config>(configJson, "training");
-        CheckLimits(c, options.Value.Limits);
+        // The independent checks all run, so the form names every invalid field at once; what depends on them runs after.
+        var checks = new FieldChecks();
+        CheckLimits(c, options.Value.Limits, checks);
         var given = GivenFields(configJson);
         var arch = c.Arch?.Trim().ToLowerInvariant() ?? Res50NoDown;
-        var lare2 = arch switch
+        var knownArch = arch is Res50NoDown or TorchScriptArch or Lare2Evaluator.Architecture;
+        if (!knownArch) checks.Fail("arch", $"arch must be {Res50NoDown}, {TorchScriptArch} or {Lare2Evaluator.Architecture}, not '{c.Arch}'");
+        var lare2 = arch == Lare2Evaluator.Architecture;
+        if (arch != TorchScriptArch && given.Contains("card")) checks.Fail("card", $"card is used with arch {TorchScriptArch} only");
+        var train = await checks.RunAsync(() => ReadyDatasetAsync(c.TrainDatasetId, "trainDatasetId"));
+        var val = c.ValDatasetId is { } v ? await checks.RunAsync(() => ReadyDatasetAsync(v, "valDatasetId")) : train;
+        if (train is not null && val is not null) await checks.RunAsync(() => CheckSelectionAsync(c, train, val));
+        var init = knownArch ? await checks.RunAsync(() => InitPathAsync(c, lare2, arch == TorchScriptArch)) : null;
+        if (!lare2)
         {
-            Res50NoDown or TorchScriptArch => false,
-            Lare2Evaluator.Architecture => true,
-            _ => throw new FieldException("arch", $"arch must be {Res50NoDown}, {TorchScriptArch} or {Lare2Evaluator.Architecture}, not '{c.Arch}'"),
-        };
-        if (arch != TorchScriptArch && given.Contains("card")) throw new FieldException("card", $"card is used with arch {TorchScriptArch} only");
-        var train = await ReadyDatasetAsync(c.TrainDatasetId, "trainDatasetId");
-        var val = c.ValDatasetId is { } v ? await ReadyDatasetAsync(v, "valDatasetId") : train;
-        await CheckSelectionAsync(c, train, val);
-        var init = await InitPathAsync(c, lare2, arch == TorchScriptArch);
+            foreach (var field in new[] { "lareRunId", "valLareRunId" })
+                if (given.Contains(field)) checks.Fail(field, $"{field} is used with arch {Lare2Evaluator.Architecture} only");
+            if (c.Ablation is { } ablation && !string.Equals(ablation.Trim(), "none", StringComparison.OrdinalIgnoreCase))
+                checks.Fail("ablation", $"ablation is used with arch {Lare2Evaluator.Architecture} only");
+            if (!TrainingData.TryParseMode(c.Mode, out _)) checks.Fail("mode", $"mode must be synced, unsynced or independent, not '{c.Mode}'");
+            if (c.Augment is not ("reference" or "none")) checks.Fail("augment", $"augment must be reference or none, not '{c.Augment}'");
+        }
+        checks.ThrowIfAny();
+        // No check failed, so both datasets were found.
+        if (train is null || val is null) throw new InvalidOperationException("the training datasets were not resolved");
         if (lare2) return new Checked(c, train, val, init, null, await CheckLare2Async(c, given, train, val, init));
 
-        foreach (var field in new[] { "lareRunId", "valLareRunId" })
-            if (given.Contains(field)) throw new FieldException(field, $"{field} is used with arch {Lare2Evaluator.Architecture} only");
-        if (c.Ablation is { } ablation && !string.Equals(ablation.Trim(), "none", StringComparison.OrdinalIgnoreCase))
-            throw new FieldException("ablation", $"ablation is used with arch {Lare2Evaluator.Architecture} only");
-        if (!TrainingData.TryParseMode(c.Mode, out _)) throw new FieldException("mode", $"mode must be synced, unsynced or independent, not '{c.Mode}'");
-        if (c.Augment is not ("reference" or "none")) throw new FieldException("augment", $"augment must be reference or none, not '{c.Augment}'");
         var trainOptions = Options(c, arch == TorchScriptArch ? null : init);
         try { trainOptions.Validate(); }
         catch (ArgumentException e) { throw new FieldException(FieldOf(e), e.Message); }
@@ -124,16 +129,16 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
     }
 
     /// <summary>The size-like fields against Portal:Limits, before anything is read.</summary>
-    static void CheckLimits(Config c, ConfigLimits limits)
+    static void CheckLimits(Config c, ConfigLimits limits, FieldChecks checks)
     {
-        ConfigLimits.AtMost("epochs", c.Epochs, limits.Epochs, nameof(limits.Epochs));
-        ConfigLimits.AtMost("pairsPerBatch", c.PairsPerBatch, limits.PairsPerBatch, nameof(limits.PairsPerBatch));
-        ConfigLimits.AtMost("width", c.Width, limits.Width, nameof(limits.Width));
-        ConfigLimits.AtMost("crop", c.Crop, limits.ImageSize, nameof(limits.ImageSize));
-        foreach (var blocks in c.Layers ?? []) ConfigLimits.AtMost("layers", blocks, limits.LayerBlocks, nameof(limits.LayerBlocks));
-        if (c.Augmentation?.ResizeSize is { } resize) ConfigLimits.AtMost("augmentation.resizeSize", resize, limits.ImageSize, nameof(limits.ImageSize));
-        if (c.Augmentation?.CutoutSize is { } cutout) ConfigLimits.AtMost("augmentation.cutoutSize", cutout, limits.ImageSize, nameof(limits.ImageSize));
-        if (c.Patience is { } patience) ConfigLimits.AtMost("patience", patience, limits.Epochs, nameof(limits.Epochs));
+        checks.Run(() => ConfigLimits.AtMost("epochs", c.Epochs, limits.Epochs, nameof(limits.Epochs)));
+        checks.Run(() => ConfigLimits.AtMost("pairsPerBatch", c.PairsPerBatch, limits.PairsPerBatch, nameof(limits.PairsPerBatch)));
+        checks.Run(() => ConfigLimits.AtMost("width", c.Width, limits.Width, nameof(limits.Width)));
+        checks.Run(() => ConfigLimits.AtMost("crop", c.Crop, limits.ImageSize, nameof(limits.ImageSize)));
+        checks.Run(() => { foreach (var blocks in c.Layers ?? []) ConfigLimits.AtMost("layers", blocks, limits.LayerBlocks, nameof(limits.LayerBlocks)); });
+        if (c.Augmentation?.ResizeSize is { } resize) checks.Run(() => ConfigLimits.AtMost("augmentation.resizeSize", resize, limits.ImageSize, nameof(limits.ImageSize)));
+        if (c.Augmentation?.CutoutSize is { } cutout) checks.Run(() => ConfigLimits.AtMost("augmentation.cutoutSize", cutout, limits.ImageSize, nameof(limits.ImageSize)));
+        if (c.Patience is { } patience) checks.Run(() => ConfigLimits.AtMost("patience", patience, limits.Epochs, nameof(limits.Epochs)));
     }
 
     /// <summary>The training-set selection of the config; null when it selects everything.</summary>
