@@ -6,7 +6,7 @@ using Forensics.ML.Detectors;
 using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
 using Forensics.ML.Models.Diffusion;
-using Forensics.ML.Models.Lare;
+using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 

@@ -6,7 +6,7 @@ using Forensics.ML.Detectors;
 using Forensics.ML.Evaluation;
 using Forensics.ML.Imaging;
 using Forensics.ML.Metrics;
-using Forensics.ML.Models.Lare;
+using Forensics.ML.Lare2;
 using Forensics.ML.Training;
 using Forensics.ML.Runtime;
 

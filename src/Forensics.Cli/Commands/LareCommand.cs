@@ -121,7 +121,7 @@ public static class LareCommand
             shown.Restart();
             error.WriteLine($"lare {p.Done}/{p.Total} images");
         });
-        var result = LareExtraction.Run(components, inputDir, outDir, options, cacheDir, progress, ct);
+        var result = LareMaps.Run(components, inputDir, outDir, options, cacheDir, progress, ct);
         var c = CultureInfo.InvariantCulture;
         output.WriteLine($"LaRE t={options.Timestep} E={options.Ensemble} seed={options.Seed} posterior={options.Describe()["posterior"]} resize={options.ResizeTo} prompt \"{options.Prompt}\"");
         output.WriteLine($"images: {result.Total}, computed {result.Computed}, from cache {result.FromCache}, failed {result.Failed.Count}");

@@ -4,7 +4,7 @@ using Forensics.ML.Data;
 using Forensics.ML.Datasets;
 using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
-using Forensics.ML.Models.Lare;
+using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 using TorchSharp;

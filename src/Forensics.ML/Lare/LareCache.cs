@@ -45,7 +45,7 @@ public sealed class LareCache
         try
         {
             using var loaded = SafeTensors.Load(path);
-            if (!loaded.Remove(LareExtraction.TensorName, out var map)) return null;
+            if (!loaded.Remove(LareMaps.TensorName, out var map)) return null;
             return map;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -60,6 +60,6 @@ public sealed class LareCache
     {
         var path = PathOf(key);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        LareExtraction.WriteAtomically(path, map, metadata);
+        LareMaps.WriteAtomically(path, map, metadata);
     }
 }

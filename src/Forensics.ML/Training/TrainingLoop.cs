@@ -1,3 +1,4 @@
+using Forensics.ML.Lare2;
 using Forensics.ML.Data;
 using Forensics.ML.Metrics;
 using Forensics.ML.Runtime;

@@ -40,11 +40,11 @@ public sealed class LareCacheTests(LareFixture fixture)
         DatasetFixtures.Write(root, "val/ai/371_x.png", DatasetFixtures.Png(32, 32, 8));
         var options = new LareOptions { ResizeTo = 32, Ensemble = 2 };
         var cacheDir = fixture.NewDir("dmg-cache");
-        Assert.Equal(1, LareExtraction.Run(fixture.Components, root, fixture.NewDir("dmg-out"), options, cacheDir).Computed);
+        Assert.Equal(1, LareMaps.Run(fixture.Components, root, fixture.NewDir("dmg-out"), options, cacheDir).Computed);
         var entry = Assert.Single(Directory.EnumerateFiles(cacheDir, "*.safetensors", SearchOption.AllDirectories));
         File.WriteAllBytes(entry, [1, 2, 3]);
         var calls = fixture.Components.UnetCalls;
-        var again = LareExtraction.Run(fixture.Components, root, fixture.NewDir("dmg-out"), options, cacheDir);
+        var again = LareMaps.Run(fixture.Components, root, fixture.NewDir("dmg-out"), options, cacheDir);
         Assert.Equal(1, again.Computed);
         Assert.Equal(0, again.FromCache);
         Assert.Equal(1, fixture.Components.UnetCalls - calls);

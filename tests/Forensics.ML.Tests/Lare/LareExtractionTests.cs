@@ -39,7 +39,7 @@ public sealed class LareExtractionTests(LareFixture fixture, ITestOutputHelper l
         var input = Dataset();
         var output = fixture.NewDir("out");
         var calls = C.UnetCalls;
-        var first = LareExtraction.Run(C, input, output, Small);
+        var first = LareMaps.Run(C, input, output, Small);
         var firstCalls = C.UnetCalls - calls;
         log.WriteLine($"first run: {first.Computed} computed, {first.SecondsPerImage:F3} s/image, {firstCalls} UNet passes");
 
@@ -56,7 +56,7 @@ public sealed class LareExtractionTests(LareFixture fixture, ITestOutputHelper l
         string[] expected = ["val/ai/371_sdv5_00145.safetensors", "val/ai/sub/000_sdv5_00002.safetensors", "val/nature/n03495258_20762.safetensors"];
         var written = Directory.EnumerateFiles(output, "*.safetensors", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(output, f).Replace('\\', '/'))
-            .Where(f => !f.StartsWith(LareExtraction.DefaultCacheFolder + "/", StringComparison.Ordinal)).Order(StringComparer.Ordinal);
+            .Where(f => !f.StartsWith(LareMaps.DefaultCacheFolder + "/", StringComparison.Ordinal)).Order(StringComparer.Ordinal);
         Assert.Equal(expected, written);
         Assert.False(File.Exists(Path.Combine(output, "val/nature/broken.safetensors")));
 
@@ -84,7 +84,7 @@ public sealed class LareExtractionTests(LareFixture fixture, ITestOutputHelper l
         // Re-run into a fresh output folder sharing the cache: no UNet pass, identical maps.
         var again = fixture.NewDir("out2");
         calls = C.UnetCalls;
-        var second = LareExtraction.Run(C, input, again, Small, cacheDir: Path.Combine(output, LareExtraction.DefaultCacheFolder));
+        var second = LareMaps.Run(C, input, again, Small, cacheDir: Path.Combine(output, LareMaps.DefaultCacheFolder));
         Assert.Equal(0, C.UnetCalls - calls);
         Assert.Equal(0, second.Computed);
         Assert.Equal(3, second.FromCache);
@@ -99,7 +99,7 @@ public sealed class LareExtractionTests(LareFixture fixture, ITestOutputHelper l
 
         // Another seed is another cache key: computed again, different maps.
         calls = C.UnetCalls;
-        var other = LareExtraction.Run(C, input, fixture.NewDir("out3"), Small with { Seed = 4 }, cacheDir: Path.Combine(output, LareExtraction.DefaultCacheFolder));
+        var other = LareMaps.Run(C, input, fixture.NewDir("out3"), Small with { Seed = 4 }, cacheDir: Path.Combine(output, LareMaps.DefaultCacheFolder));
         Assert.Equal(3, other.Computed);
         Assert.True(C.UnetCalls - calls > 0);
         map.Dispose();
@@ -111,10 +111,10 @@ public sealed class LareExtractionTests(LareFixture fixture, ITestOutputHelper l
         var input = Dataset();
         var one = fixture.NewDir("b1");
         var three = fixture.NewDir("b3");
-        LareExtraction.Run(C, input, one, Small with { BatchSize = 1 });
-        LareExtraction.Run(C, input, three, Small with { BatchSize = 3 });
+        LareMaps.Run(C, input, one, Small with { BatchSize = 1 });
+        LareMaps.Run(C, input, three, Small with { BatchSize = 3 });
         foreach (var f in Directory.EnumerateFiles(one, "*.safetensors", SearchOption.AllDirectories)
-                     .Where(f => !f.Contains(Path.DirectorySeparatorChar + LareExtraction.DefaultCacheFolder + Path.DirectorySeparatorChar)))
+                     .Where(f => !f.Contains(Path.DirectorySeparatorChar + LareMaps.DefaultCacheFolder + Path.DirectorySeparatorChar)))
         {
             var (a, _) = Read(f);
             var (b, _) = Read(Path.Combine(three, Path.GetRelativePath(one, f)));
@@ -127,7 +127,7 @@ public sealed class LareExtractionTests(LareFixture fixture, ITestOutputHelper l
     {
         var input = Dataset();
         var output = fixture.NewDir("fixed");
-        var result = LareExtraction.Run(C, input, output, Small with { Prompt = "a photograph" });
+        var result = LareMaps.Run(C, input, output, Small with { Prompt = "a photograph" });
         Assert.Equal(0, result.PromptFallbacks);
         Assert.Equal("a photograph", Read(Path.Combine(output, "val/ai/371_sdv5_00145.safetensors")).Metadata["prompt"]);
         Assert.Equal("a photograph", Read(Path.Combine(output, "val/nature/n03495258_20762.safetensors")).Metadata["prompt"]);
@@ -139,7 +139,7 @@ public sealed class LareExtractionTests(LareFixture fixture, ITestOutputHelper l
         var root = fixture.NewDir("collide");
         DatasetFixtures.Write(root, "val/ai/371_a.png", DatasetFixtures.Png(32, 32, 5));
         DatasetFixtures.Write(root, "val/ai/371_a.jpg", DatasetFixtures.Jpeg(32, 32, 6));
-        var result = LareExtraction.Run(C, root, fixture.NewDir("collide-out"), Small);
+        var result = LareMaps.Run(C, root, fixture.NewDir("collide-out"), Small);
         Assert.Equal(1, result.Computed);
         var failure = Assert.Single(result.Failed);
         Assert.Contains("also that of", failure.Reason);

@@ -1,4 +1,4 @@
-using Forensics.ML.Models.Lare;
+using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Tests.Training.Lare2;
 using static TorchSharp.torch;

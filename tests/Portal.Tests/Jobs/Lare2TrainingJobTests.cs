@@ -5,7 +5,7 @@ using Forensics.ML.Datasets;
 using Forensics.ML.Evaluation;
 using Forensics.ML.Metrics;
 using Forensics.ML.Models.Clip;
-using Forensics.ML.Models.Lare;
+using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 using Forensics.ML.Weights;

@@ -1,3 +1,4 @@
+using Forensics.ML.Lare2;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;

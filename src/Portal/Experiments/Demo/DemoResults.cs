@@ -1,3 +1,4 @@
+using Forensics.ML.Lare2;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;

@@ -69,7 +69,7 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
         using var components = StableDiffusionComponents.Load(SdFolder(c), TorchRuntime.ResolveDevice(options.Value.Torch.Device));
         var outDir = context.Paths.Data(LareResults.MapsFolder, context.RunId.ToString());
         var cacheDir = context.Paths.Data("cache", "lare");
-        var result = LareExtraction.Run(components, dataset.Path, outDir, LareOptionsOf(c), cacheDir,
+        var result = LareMaps.Run(components, dataset.Path, outDir, LareOptionsOf(c), cacheDir,
             new SyncProgress<LareProgress>(p => context.ReportProgress(p.Total == 0 ? 1 : (double)p.Done / p.Total, $"maps {p.Done}/{p.Total}")),
             context.CancellationToken);
 

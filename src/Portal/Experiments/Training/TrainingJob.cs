@@ -1,3 +1,4 @@
+using Forensics.ML.Lare2;
 using System.Text.Json;
 using Forensics.ML.Data;
 using Forensics.ML.Datasets;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Forensics.ML.Imaging;
 using Forensics.ML.Metrics;
-using Forensics.ML.Models.Lare;
+using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Tests.Training.Lare2;
 using Forensics.ML.Training;

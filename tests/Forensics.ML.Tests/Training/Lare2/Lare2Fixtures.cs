@@ -3,7 +3,7 @@ using Forensics.ML.Datasets;
 using Forensics.ML.Imaging;
 using Forensics.ML.Lare;
 using Forensics.ML.Models.Clip;
-using Forensics.ML.Models.Lare;
+using Forensics.ML.Lare2;
 using Forensics.ML.Randomness;
 using Forensics.ML.Runtime;
 using Forensics.ML.Tests.Training;
@@ -48,7 +48,7 @@ public static class Lare2Fixtures
                 using (var image = height is { } h ? texture.narrow(1, 0, Math.Min(h, size)).contiguous() : texture.alias())
                     ImageEncoder.SavePng(image, Path.Combine(root, folder, $"{namePrefix}{letter}{i:000}.png"));
                 using var map = Map(Seeds.Derive(itemSeed, 7), label == 1);
-                SafeTensors.Save(Path.Combine(lareRoot, folder, $"{namePrefix}{letter}{i:000}.safetensors"), [(LareExtraction.TensorName, map)]);
+                SafeTensors.Save(Path.Combine(lareRoot, folder, $"{namePrefix}{letter}{i:000}.safetensors"), [(LareMaps.TensorName, map)]);
             }
         }
     }

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Forensics.Cli.Commands;
-using Forensics.ML.Models.Lare;
+using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 

@@ -1,4 +1,5 @@
 using Forensics.ML.Imaging;
+using Forensics.ML.Lare2;
 using Forensics.ML.Randomness;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;

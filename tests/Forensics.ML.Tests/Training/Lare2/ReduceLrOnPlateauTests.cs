@@ -1,3 +1,4 @@
+using Forensics.ML.Lare2;
 using Forensics.ML.Training;
 
 namespace Forensics.ML.Tests.Training.Lare2;

@@ -2,8 +2,11 @@ using Forensics.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Models.Lare;
+namespace Forensics.ML.Lare2;
 
 /// <summary>
 /// EGRE's spatial refinement, the authors' MultiHeadMapAttention (LaRE model_base.py): the layer3 map's G² tokens with

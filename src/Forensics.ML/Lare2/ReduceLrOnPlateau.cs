@@ -1,6 +1,9 @@
 using System.Globalization;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Training;
+namespace Forensics.ML.Lare2;
 
 /// <summary>Whether a larger or a smaller monitored value is better (PyTorch's mode).</summary>
 public enum PlateauMode

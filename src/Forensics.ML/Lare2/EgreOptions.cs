@@ -1,6 +1,9 @@
 using Forensics.ML.Models.Clip;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Models.Lare;
+namespace Forensics.ML.Lare2;
 
 /// <summary>
 /// Sizes of LaRE²'s error-guided refinement (EGRE), named after the authors' MultiHeadMapAttention /

@@ -1,11 +1,13 @@
 using System.Globalization;
-using Forensics.ML.Models.Lare;
 using Forensics.ML.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Training;
+namespace Forensics.ML.Lare2;
 
 /// <summary>What a LaRE² checkpoint records besides tensors.</summary>
 /// <param name="Epoch">Epochs completed.</param>

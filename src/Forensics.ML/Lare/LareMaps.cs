@@ -37,7 +37,7 @@ public sealed record LareRunResult(int Total, int Computed, int FromCache, IRead
 /// source). Maps are cached by <see cref="LareCache"/>, so a re-run reads them back without a model pass. An image
 /// that cannot be read is a counted, reported failure and gets no file (never a zero map).
 /// </summary>
-public static class LareExtraction
+public static class LareMaps
 {
     /// <summary>Name of the map tensor in output and cache files.</summary>
     public const string TensorName = "lare";

@@ -3,8 +3,11 @@ using Forensics.ML.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Models.Lare;
+namespace Forensics.ML.Lare2;
 
 /// <summary>
 /// Holds the CLIP image tower under the name <c>visual</c>, so that the classifier's keys read

@@ -1,8 +1,11 @@
 using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Models.Lare;
+namespace Forensics.ML.Lare2;
 
 /// <summary>
 /// Dropout (torch.nn.Dropout's semantics: in training, each element is zeroed with probability p and the rest scaled by

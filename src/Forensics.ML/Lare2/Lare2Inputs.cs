@@ -5,8 +5,11 @@ using Forensics.ML.Randomness;
 using Forensics.ML.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Training;
+namespace Forensics.ML.Lare2;
 
 /// <summary>A LaRE map that cannot be used for an image: missing file, unreadable file, wrong tensor. Never replaced by zeros.</summary>
 public sealed class LareMapException : IOException
@@ -16,7 +19,7 @@ public sealed class LareMapException : IOException
 }
 
 /// <summary>
-/// The precomputed LaRE maps of a data folder, as <see cref="LareExtraction"/> writes them: the map of the image at
+/// The precomputed LaRE maps of a data folder, as <see cref="LareMaps"/> writes them: the map of the image at
 /// relative path p is <c>Folder/p-without-extension.safetensors</c> holding one float32 tensor "lare" [C, h, w].
 /// </summary>
 public sealed class LareMapFolder
@@ -60,12 +63,12 @@ public sealed class LareMapFolder
         }
         using (dict)
         {
-            if (!dict.TryGetValue(LareExtraction.TensorName, out var map))
-                throw new LareMapException($"LaRE map {path} has no tensor '{LareExtraction.TensorName}' (has: {string.Join(", ", dict.Names)})");
+            if (!dict.TryGetValue(LareMaps.TensorName, out var map))
+                throw new LareMapException($"LaRE map {path} has no tensor '{LareMaps.TensorName}' (has: {string.Join(", ", dict.Names)})");
             if (map.dim() != 3 || map.shape[0] != Channels || map.shape[1] < 1 || map.shape[2] < 1)
-                throw new LareMapException($"LaRE map {path}: '{LareExtraction.TensorName}' must be [{Channels}, h, w], got [{string.Join(", ", map.shape)}]");
+                throw new LareMapException($"LaRE map {path}: '{LareMaps.TensorName}' must be [{Channels}, h, w], got [{string.Join(", ", map.shape)}]");
             if (!map.is_floating_point())
-                throw new LareMapException($"LaRE map {path}: '{LareExtraction.TensorName}' must be floating point, got {map.dtype}");
+                throw new LareMapException($"LaRE map {path}: '{LareMaps.TensorName}' must be floating point, got {map.dtype}");
             using var scope = NewDisposeScope();
             var result = map.to_type(ScalarType.Float32).clone();
             if (!isfinite(result).all().item<bool>())

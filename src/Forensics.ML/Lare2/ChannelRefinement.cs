@@ -1,8 +1,11 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Models.Lare;
+namespace Forensics.ML.Lare2;
 
 /// <summary>
 /// EGRE's channel refinement, the authors' ChannelAlignLayer (LaRE model.py): a gate from the globally averaged LaRE

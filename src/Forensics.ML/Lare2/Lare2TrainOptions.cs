@@ -1,7 +1,9 @@
 using Forensics.ML.Data;
-using Forensics.ML.Models.Lare;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Training;
+namespace Forensics.ML.Lare2;
 
 /// <summary>A validation number the LaRE² trainer can watch.</summary>
 public enum Lare2Metric

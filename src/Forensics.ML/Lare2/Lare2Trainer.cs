@@ -2,15 +2,16 @@ using System.Globalization;
 using Forensics.ML.Data;
 using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
-using Forensics.ML.Models.Lare;
 using Forensics.ML.Randomness;
 using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Forensics.ML.Training;
+using Forensics.ML.Evaluation;
 
-namespace Forensics.ML.Training;
+namespace Forensics.ML.Lare2;
 
 /// <summary>
 /// Trains LaRE² (CLIP RN50 + EGRE) with the authors' recipe (<see cref="Lare2TrainOptions"/>): cross-entropy, Adam,
@@ -18,7 +19,7 @@ namespace Forensics.ML.Training;
 /// authors' names. Every epoch ends with a checkpoint; calling <see cref="Train"/> again on the same folder resumes and
 /// reaches the weights of an uninterrupted run (same thread count). Initial weights come from the trainer's own
 /// generator; batches and crops follow from (seed, epoch); the model's dropout draws from the trainer's own generator
-/// (<see cref="Models.Lare.SeededDropout"/>), re-seeded from (seed, epoch, step) before each step, so masks depend
+/// (<see cref="SeededDropout"/>), re-seeded from (seed, epoch, step) before each step, so masks depend
 /// neither on where a run resumed nor on other users of torch's global generator in the process.
 /// </summary>
 public static class Lare2Trainer
@@ -90,7 +91,7 @@ public static class Lare2Trainer
         // Dropout draws from the trainer's own generator, reseeded from (seed, epoch, step) before each step: no other
         // user of torch's global generator in this process can shift them, so a resumed run repeats them exactly.
         using var dropoutRng = new Generator(Seeds.Derive(options.Seed, DropoutStream));
-        Models.Lare.SeededDropout.UseGenerator(model, dropoutRng);
+        SeededDropout.UseGenerator(model, dropoutRng);
         var loaderOptions = new LoaderOptions { Workers = options.Workers };
         using var trainLoader = new Lare2Loader(sampler, maps, options.CropSize, training: true, loaderOptions);
         using var validationLoader = new Lare2Loader(new InOrderPlanner(data.Validation, options.ValidationBatchSize), validationMaps, options.CropSize, training: false, loaderOptions);

@@ -1,12 +1,13 @@
 using Forensics.ML.Data;
 using Forensics.ML.Imaging;
-using Forensics.ML.Models.Lare;
 using Forensics.ML.Training;
 using Forensics.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
+using Forensics.ML.Evaluation;
+using Forensics.ML.Models;
 
-namespace Forensics.ML.Evaluation;
+namespace Forensics.ML.Lare2;
 
 /// <summary>Settings of <see cref="Lare2Evaluator.Score"/>.</summary>
 public sealed record Lare2EvalOptions
