@@ -3,10 +3,10 @@ using System.Globalization;
 using System.Text.Json;
 using Forensics.ML.Benchmarks;
 using Forensics.ML.Detectors;
+using Forensics.ML.Lare2;
 using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
 using Forensics.ML.Models.Diffusion;
-using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 

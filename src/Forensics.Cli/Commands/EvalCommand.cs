@@ -5,8 +5,8 @@ using Forensics.ML.Datasets;
 using Forensics.ML.Detectors;
 using Forensics.ML.Evaluation;
 using Forensics.ML.Imaging;
-using Forensics.ML.Metrics;
 using Forensics.ML.Lare2;
+using Forensics.ML.Metrics;
 using Forensics.ML.Training;
 using Forensics.ML.Runtime;
 

@@ -2,9 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using Forensics.ML.Data;
 using Forensics.ML.Datasets;
+using Forensics.ML.Lare2;
 using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
-using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 using TorchSharp;
@@ -122,7 +122,7 @@ public static class TrainCommand
             return InputError;
         }
 
-        if (!TrainingData.TryParseMode(request.Mode, out var mode)) return Fail($"--mode must be synced, unsynced or independent, not '{request.Mode}'.");
+        if (!SyncedPairs.TryParseMode(request.Mode, out var mode)) return Fail($"--mode must be {SyncedPairs.ModeList}, not '{request.Mode}'.");
         AugmentationChoice augmentation;
         switch (request.Augment.Trim().ToLowerInvariant())
         {

@@ -1,6 +1,6 @@
 using Forensics.ML.Data;
-using Forensics.ML.Models;
 using Forensics.ML.Lare2;
+using Forensics.ML.Models;
 using Forensics.ML.Training;
 using TorchSharp;
 using TorchSharp.Modules;

@@ -1,18 +1,5 @@
 namespace Forensics.ML.Data;
 
-/// <summary>How <see cref="PairSampler"/> builds batches from a <see cref="PairedSet"/>.</summary>
-public enum PairMode
-{
-    /// <summary>Both members of a pair in the same batch, sharing one augmentation draw (<see cref="SampleContext.Synced"/> true): the aligned recipe ("Ours-Sync").</summary>
-    Synced,
-
-    /// <summary>Both members of a pair in the same batch, each with its own augmentation draw (the pair seed is still carried).</summary>
-    Unsynced,
-
-    /// <summary>The usual training: reals and fakes shuffled independently, N of each per batch, no pairing.</summary>
-    Independent,
-}
-
 /// <summary>Options of <see cref="PairSampler"/>.</summary>
 public sealed record PairSamplerOptions
 {

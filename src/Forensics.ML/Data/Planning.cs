@@ -13,8 +13,8 @@ namespace Forensics.ML.Data;
 /// <param name="Synced">True when both members of the pair must get the identical augmentation: use <see cref="AugmentationSeed"/>.</param>
 public readonly record struct SampleContext(ulong Seed, int Epoch, int Index, int Label, int? Pair, ulong? PairSeed, bool Synced)
 {
-    /// <summary>The seed to draw the augmentation from: the pair's seed when <see cref="Synced"/>, else this draw's own.</summary>
-    public ulong AugmentationSeed => Synced && PairSeed is { } shared ? shared : Seed;
+    /// <summary>The seed to draw the augmentation from: the pair's seed when <see cref="Synced"/>, else this draw's own (<see cref="SyncedPairs.AugmentationSeed"/>).</summary>
+    public ulong AugmentationSeed => SyncedPairs.AugmentationSeed(this);
 }
 
 /// <summary>One draw of an epoch: the image and its context.</summary>

@@ -1,5 +1,5 @@
-using Forensics.ML.Lare2;
 using Forensics.ML.Data;
+using Forensics.ML.Lare2;
 using Forensics.ML.Metrics;
 using Forensics.ML.Runtime;
 using TorchSharp.Modules;

@@ -82,17 +82,8 @@ public sealed record TrainingData
 
     static string Only(TrainingSelection? s) => s?.Generators is { } g ? $" (generators {string.Join(", ", g)})" : "";
 
-    /// <summary>Parses "synced", "unsynced" or "independent" (case-insensitive).</summary>
-    public static bool TryParseMode(string? text, out PairMode mode)
-    {
-        switch (text?.Trim().ToLowerInvariant())
-        {
-            case "synced": mode = PairMode.Synced; return true;
-            case "unsynced": mode = PairMode.Unsynced; return true;
-            case "independent": mode = PairMode.Independent; return true;
-            default: mode = default; return false;
-        }
-    }
+    /// <summary>Parses "synced", "unsynced" or "independent" (case-insensitive): <see cref="SyncedPairs.TryParseMode"/>.</summary>
+    public static bool TryParseMode(string? text, out PairMode mode) => SyncedPairs.TryParseMode(text, out mode);
 
     static bool HasSplit(DatasetManifest manifest, string split) => manifest.Images.Any(e => Splits.Same(e.Split, split));
 

@@ -1,7 +1,7 @@
 using Forensics.ML.Benchmarks;
+using Forensics.ML.Lare2;
 using Forensics.ML.Models;
 using Forensics.ML.Models.Clip;
-using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 

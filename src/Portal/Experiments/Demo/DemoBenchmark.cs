@@ -1,8 +1,8 @@
-using Forensics.ML.Lare2;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Forensics.ML.Evaluation;
+using Forensics.ML.Lare2;
 using Microsoft.EntityFrameworkCore;
 using Portal.Infrastructure;
 using Portal.Experiments;

@@ -1,9 +1,9 @@
-using Forensics.ML.Lare2;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Forensics.ML.Evaluation;
+using Forensics.ML.Lare2;
 using Forensics.ML.Protocols;
 using Microsoft.EntityFrameworkCore;
 using Portal.Components.Shared;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Forensics.ML.Evaluation;
-using Forensics.ML.Models.Clip;
 using Forensics.ML.Lare2;
+using Forensics.ML.Models.Clip;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 using Forensics.ML.Weights;

@@ -1,8 +1,8 @@
-using Forensics.ML.Lare2;
 using System.Text.Json;
 using Forensics.ML.Data;
 using Forensics.ML.Datasets;
 using Forensics.ML.Evaluation;
+using Forensics.ML.Lare2;
 using Forensics.ML.Models;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
@@ -114,7 +114,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
                 if (given.Contains(field)) checks.Fail(field, $"{field} is used with arch {Lare2Evaluator.Architecture} only");
             if (c.Ablation is { } ablation && !string.Equals(ablation.Trim(), "none", StringComparison.OrdinalIgnoreCase))
                 checks.Fail("ablation", $"ablation is used with arch {Lare2Evaluator.Architecture} only");
-            if (!TrainingData.TryParseMode(c.Mode, out _)) checks.Fail("mode", $"mode must be synced, unsynced or independent, not '{c.Mode}'");
+            if (!SyncedPairs.TryParseMode(c.Mode, out _)) checks.Fail("mode", $"mode must be {SyncedPairs.ModeList}, not '{c.Mode}'");
             if (c.Augment is not ("reference" or "none")) checks.Fail("augment", $"augment must be reference or none, not '{c.Augment}'");
         }
         checks.ThrowIfAny();
@@ -233,7 +233,7 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
 
     TrainOptions Options(Config c, string? init)
     {
-        TrainingData.TryParseMode(c.Mode, out var mode);
+        SyncedPairs.TryParseMode(c.Mode, out var mode);
         return new TrainOptions
         {
             Arch = ResNetOptions.Res50NoDown() with { BaseWidth = c.Width, Layers = c.Layers ?? [3, 4, 6, 3] },

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Forensics.ML.Imaging;
-using Forensics.ML.Metrics;
 using Forensics.ML.Lare2;
+using Forensics.ML.Metrics;
 using Forensics.ML.Runtime;
 using Forensics.ML.Tests.Training.Lare2;
 using Forensics.ML.Training;

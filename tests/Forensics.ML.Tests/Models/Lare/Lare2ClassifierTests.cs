@@ -1,5 +1,5 @@
-using Forensics.ML.Models.Clip;
 using Forensics.ML.Lare2;
+using Forensics.ML.Models.Clip;
 using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
 using TorchSharp;

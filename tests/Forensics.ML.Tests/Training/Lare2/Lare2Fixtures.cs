@@ -1,9 +1,9 @@
 using Forensics.ML.Data;
 using Forensics.ML.Datasets;
 using Forensics.ML.Imaging;
+using Forensics.ML.Lare2;
 using Forensics.ML.Lare;
 using Forensics.ML.Models.Clip;
-using Forensics.ML.Lare2;
 using Forensics.ML.Randomness;
 using Forensics.ML.Runtime;
 using Forensics.ML.Tests.Training;

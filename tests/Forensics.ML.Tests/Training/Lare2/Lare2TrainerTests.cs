@@ -1,7 +1,7 @@
 using Forensics.ML.Data;
 using Forensics.ML.Evaluation;
-using Forensics.ML.Metrics;
 using Forensics.ML.Lare2;
+using Forensics.ML.Metrics;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 using Forensics.ML.Weights;
