@@ -10,7 +10,7 @@ using Forensics.ML.Tests.Training;
 using Forensics.ML.Weights;
 using static TorchSharp.torch;
 
-namespace Forensics.ML.Tests.Training.Lare2;
+namespace Forensics.ML.Tests.Lare2;
 
 /// <summary>
 /// Synthetic LaRE² data: real and fake images drawn from ONE distribution (a shared texture plus per-image noise), so

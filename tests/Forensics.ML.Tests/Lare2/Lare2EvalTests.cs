@@ -4,11 +4,12 @@ using Forensics.ML.Imaging;
 using Forensics.ML.Lare2;
 using Forensics.ML.Metrics;
 using Forensics.ML.Runtime;
-using Forensics.ML.Tests.Training.Lare2;
 using Forensics.ML.Training;
 using static TorchSharp.torch;
 
-namespace Forensics.ML.Tests.Evaluation.Lare2;
+using Forensics.ML.Tests.Evaluation;
+
+namespace Forensics.ML.Tests.Lare2;
 
 /// <summary>`forensics eval --arch lare2` end to end.</summary>
 public sealed class Lare2EvalTests : IDisposable

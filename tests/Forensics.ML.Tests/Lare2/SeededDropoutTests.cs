@@ -1,9 +1,10 @@
 using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
-using Forensics.ML.Tests.Training.Lare2;
 using static TorchSharp.torch;
 
-namespace Forensics.ML.Tests.Models;
+using Forensics.ML.Tests.Models;
+
+namespace Forensics.ML.Tests.Lare2;
 
 /// <summary>LaRE²'s dropout: nn.Dropout's semantics, masks from the trainer's generator whatever else draws from the global one.</summary>
 public class SeededDropoutTests

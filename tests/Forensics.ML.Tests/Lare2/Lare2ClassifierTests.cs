@@ -6,7 +6,9 @@ using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace Forensics.ML.Tests.Models.Lare;
+using Forensics.ML.Tests.Models;
+
+namespace Forensics.ML.Tests.Lare2;
 
 public class Lare2ClassifierTests
 {

@@ -5,7 +5,9 @@ using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 using static TorchSharp.torch;
 
-namespace Forensics.ML.Tests.Training.Lare2;
+using Forensics.ML.Tests.Training;
+
+namespace Forensics.ML.Tests.Lare2;
 
 /// <summary>The authors' albumentations transforms: PadIfNeeded (reflect-101, floor(d/2) before) and the crops.</summary>
 public class Lare2TransformsTests

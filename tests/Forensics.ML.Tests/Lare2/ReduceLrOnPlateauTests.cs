@@ -1,7 +1,9 @@
 using Forensics.ML.Lare2;
 using Forensics.ML.Training;
 
-namespace Forensics.ML.Tests.Training.Lare2;
+using Forensics.ML.Tests.Training;
+
+namespace Forensics.ML.Tests.Lare2;
 
 /// <summary>ReduceLrOnPlateau against torch.optim.lr_scheduler.ReduceLROnPlateau's rules (threshold_mode 'rel').</summary>
 public class ReduceLrOnPlateauTests

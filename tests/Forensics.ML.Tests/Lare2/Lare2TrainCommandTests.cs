@@ -4,7 +4,9 @@ using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 
-namespace Forensics.ML.Tests.Training.Lare2;
+using Forensics.ML.Tests.Training;
+
+namespace Forensics.ML.Tests.Lare2;
 
 /// <summary>`forensics train --arch lare2` and its output through `forensics eval --arch lare2`.</summary>
 public sealed class Lare2TrainCommandTests : IDisposable

@@ -7,7 +7,9 @@ using Forensics.ML.Training;
 using Forensics.ML.Weights;
 using static TorchSharp.torch;
 
-namespace Forensics.ML.Tests.Training.Lare2;
+using Forensics.ML.Tests.Training;
+
+namespace Forensics.ML.Tests.Lare2;
 
 /// <summary>Lare2Trainer on data whose label is only in the LaRE maps.</summary>
 public sealed class Lare2TrainerTests : IDisposable
