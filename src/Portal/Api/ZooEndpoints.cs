@@ -1,3 +1,4 @@
+using Forensics.ML.Inspection;
 using Portal.Experiments;
 using Portal.Datasets;
 using Portal.Zoo;

@@ -93,6 +93,17 @@ public static class ServiceSetup
     }
 
     /// <summary>
+    /// Registers a job kind the run engine resolves (as <see cref="IRunJob"/>) and also as itself, so a job that composes it
+    /// (the pipeline's stages) takes it by type instead of constructing it.
+    /// </summary>
+    public static IServiceCollection AddRunJob<TJob>(this IServiceCollection services) where TJob : class, IRunJob
+    {
+        services.AddTransient<TJob>();
+        services.AddTransient<IRunJob>(sp => sp.GetRequiredService<TJob>());
+        return services;
+    }
+
+    /// <summary>
     /// The job layer: runs, jobs and the Hangfire queue. The storage is named here and nowhere else: with SQLite in this
     /// process's memory (the run rows in the store are the truth, and <see cref="RunRecovery"/> re-queues them on start);
     /// with PostgreSQL, Hangfire.PostgreSql in the store's database (schema "hangfire"), shared by every portal process.
@@ -111,11 +122,11 @@ public static class ServiceSetup
         services.AddTransient<DatasetService>();
         services.AddTransient<IRunJob, DatasetRegistrationJob>();
         services.AddTransient<IRunJob, EvaluationJob>();
-        services.AddTransient<IRunJob, TrainingJob>();
+        services.AddRunJob<TrainingJob>();
         services.AddTransient<IRunJob, LareExtractionJob>();
         services.AddTransient<IRunJob, RobustnessSweepJob>();
         services.AddTransient<IRunJob, CrossGeneratorJob>();
-        services.AddTransient<IRunJob, AlignmentJob>();
+        services.AddRunJob<AlignmentJob>();
         services.AddTransient<IRunJob, PipelineJob>();
         services.AddTransient<IRunJob, SubmissionJob>();
         services.AddTransient<ModelZooService>();

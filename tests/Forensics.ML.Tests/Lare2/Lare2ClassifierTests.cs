@@ -5,7 +5,6 @@ using Forensics.ML.Weights;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
-
 using Forensics.ML.Tests.Models;
 
 namespace Forensics.ML.Tests.Lare2;

@@ -6,7 +6,6 @@ using Forensics.ML.Metrics;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 using static TorchSharp.torch;
-
 using Forensics.ML.Tests.Evaluation;
 
 namespace Forensics.ML.Tests.Lare2;

@@ -3,7 +3,6 @@ using Forensics.Cli.Commands;
 using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
-
 using Forensics.ML.Tests.Training;
 
 namespace Forensics.ML.Tests.Lare2;

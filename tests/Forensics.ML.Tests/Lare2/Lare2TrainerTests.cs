@@ -6,7 +6,6 @@ using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 using Forensics.ML.Weights;
 using static TorchSharp.torch;
-
 using Forensics.ML.Tests.Training;
 
 namespace Forensics.ML.Tests.Lare2;

@@ -4,7 +4,6 @@ using Forensics.ML.Randomness;
 using Forensics.ML.Runtime;
 using Forensics.ML.Training;
 using static TorchSharp.torch;
-
 using Forensics.ML.Tests.Training;
 
 namespace Forensics.ML.Tests.Lare2;

@@ -1,6 +1,5 @@
 using Forensics.ML.Lare2;
 using Forensics.ML.Training;
-
 using Forensics.ML.Tests.Training;
 
 namespace Forensics.ML.Tests.Lare2;

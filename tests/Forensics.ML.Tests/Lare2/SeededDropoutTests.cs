@@ -1,7 +1,6 @@
 using Forensics.ML.Lare2;
 using Forensics.ML.Runtime;
 using static TorchSharp.torch;
-
 using Forensics.ML.Tests.Models;
 
 namespace Forensics.ML.Tests.Lare2;

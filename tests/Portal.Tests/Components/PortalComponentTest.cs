@@ -94,8 +94,8 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         Services.AddSingleton<IRunJob, RecordingRegisterJob>();
         // Every job the pages queue (bunit builds the provider once, below: subclasses cannot add any later).
         Services.AddTransient<IRunJob, EvaluationJob>();
-        Services.AddTransient<IRunJob, TrainingJob>();
-        Services.AddTransient<IRunJob, AlignmentJob>();
+        Services.AddRunJob<TrainingJob>();
+        Services.AddRunJob<AlignmentJob>();
         Services.AddTransient<IRunJob, CrossGeneratorJob>();
         Services.AddTransient<IRunJob, RobustnessSweepJob>();
         Services.AddTransient<IRunJob, PipelineJob>();

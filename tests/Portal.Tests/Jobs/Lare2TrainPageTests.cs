@@ -88,4 +88,18 @@ public sealed class Lare2TrainPageTests : PortalComponentTest
         cut.WaitForAssertion(() => Assert.Contains("needs lareRunId", cut.Markup));
         Assert.Empty(Queue.Enqueued);
     }
+
+    [Fact]
+    public void The_forms_typed_configs_name_only_fields_the_train_job_reads()
+    {
+        // The LaRE² and TorchScript forms post these records: a field the job's Config does not have would be ignored silently.
+        var job = typeof(TrainingJob.Config).GetProperties().Select(p => p.Name).ToHashSet();
+        foreach (var form in new[] { typeof(TrainingJob.Lare2Config), typeof(TrainingJob.TorchScriptConfig) })
+            foreach (var property in form.GetProperties())
+                Assert.True(job.Contains(property.Name), $"{form.Name}.{property.Name} is not a field of TrainingJob.Config");
+        var lare2 = JsonSerializer.Serialize(new TrainingJob.Lare2Config(1, null, "lare2", 2, null, null, 3, "none", 1, 1, 1e-4, 17), JobInputs.Json);
+        using var doc = JsonDocument.Parse(lare2);
+        foreach (var field in new[] { "mode", "width", "layers", "crop", "augment", "augmentation" })
+            Assert.False(doc.RootElement.TryGetProperty(field, out _), $"{field} is in the LaRE² form's config: {lare2}");
+    }
 }

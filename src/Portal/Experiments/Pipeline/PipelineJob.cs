@@ -21,7 +21,10 @@ namespace Portal.Experiments;
 /// metrics (value = run id), the ones it created also as "created/&lt;stage&gt;", so the UI can list them and a cancel
 /// reaches them.
 /// </summary>
-public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths, IOptions<PortalOptions> options) : IRunJob
+/// <remarks>The stage jobs come from DI (<see cref="ServiceSetup.AddRunJob{TJob}"/>) and check the child configs exactly as a
+/// run queued by hand would be checked.</remarks>
+public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPaths paths, IOptions<PortalOptions> options,
+    AlignmentJob alignment, TrainingJob training) : IRunJob
 {
     public const string KindName = "pipeline";
 
@@ -77,10 +80,10 @@ public sealed class PipelineJob(IDbContextFactory<PortalDb> dbFactory, PortalPat
             var align = await AlignConfigAsync(c, train);
             // A reused alignment's output dataset already carries the name the align job would refuse as taken.
             if (await ExperimentService.FindLiveRunAsync(dbFactory, AlignmentJob.KindName, RunService.ConfigHash(AlignmentJob.KindName, align.ToJsonString())) is null)
-                await Prefixed("align", () => new AlignmentJob(dbFactory, paths, options).ValidateAsync(align.ToJsonString()));
+                await Prefixed("align", () => alignment.ValidateAsync(align.ToJsonString()));
         }
         // The train options are checked against the source dataset: the aligned one does not exist yet.
-        await Prefixed("train", () => new TrainingJob(dbFactory, paths, options).ValidateAsync(TrainConfig(c, c.TrainDatasetId).ToJsonString()));
+        await Prefixed("train", () => training.ValidateAsync(TrainConfig(c, c.TrainDatasetId).ToJsonString()));
         if (c.Evaluate is { } e)
         {
             await inputs.ReadyDatasetAsync(e.DatasetId, "evaluate.datasetId");

@@ -17,6 +17,13 @@ namespace Portal.Experiments;
 // the weights artifact and the zoo entry are TrainingJob's, shared with res50nodown.
 public sealed partial class TrainingJob
 {
+    /// <summary>
+    /// What the LaRE² form posts: the <see cref="Config"/> fields a lare2 run reads, in its JSON names, and none of
+    /// res50nodown's shape (<see cref="Res50Only"/>), which lare2 refuses. Arch is <see cref="Lare2Evaluator.Architecture"/>.
+    /// </summary>
+    public sealed record Lare2Config(long TrainDatasetId, long? ValDatasetId, string Arch, long? LareRunId, long? ValLareRunId,
+        string? Init, long? InitWeightsId, string Ablation, int Epochs, int PairsPerBatch, double LearningRate, long Seed);
+
     /// <summary>What a checked lare2 config trains: the trainer's options and the LaRE runs whose maps it reads.</summary>
     sealed record Lare2Plan(Lare2TrainOptions Options, long LareRunId, string Maps, long ValLareRunId, string? ValidationMaps);
 

@@ -15,6 +15,13 @@ public sealed partial class TrainingJob
     /// <summary>The architecture of a TorchScript detector (<see cref="DetectorArchitectures.TorchScript"/>).</summary>
     public const string TorchScriptArch = "torchscript";
 
+    /// <summary>
+    /// What the TorchScript form posts: res50nodown's recipe (<see cref="Config"/>'s fields, in its JSON names) without the
+    /// network's shape (<see cref="NetworkShape"/>): the TorchScript detector brings its own. Arch is <see cref="TorchScriptArch"/>.
+    /// </summary>
+    public sealed record TorchScriptConfig(long TrainDatasetId, long? ValDatasetId, string Arch, string? Init, long? InitWeightsId, string? Card,
+        string Mode, int Epochs, int PairsPerBatch, double LearningRate, long Seed, int Crop, string Augment);
+
     /// <summary>What a checked torchscript config trains: the module, its card (null: the one beside it, or the default) and what the check found.</summary>
     sealed record TorchScriptPlan(string Model, string? Card, TorchScriptTrainability Found);
 

@@ -1,25 +1,6 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
-using Forensics.ML.Detectors;
-using Forensics.ML.Generators;
-using Forensics.ML.Lare2;
-using Forensics.ML.Models;
-using Forensics.ML.Models.Clip;
-using Forensics.ML.Models.Diffusion;
-using Forensics.ML.Runtime;
 using Forensics.ML.Weights;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
-using Portal.Infrastructure;
-using Portal.Store;
-using TorchSharp;
-using static TorchSharp.torch;
-using Portal.Runs;
-using Portal.Experiments;
-using Portal.Datasets;
 
-namespace Portal.Zoo;
+namespace Forensics.ML.Inspection;
 
 /// <summary>What loading a weights file into its architecture did: the names at fault, or none for a clean load.</summary>
 public sealed record KeyReport(int Keys, int Loaded, IReadOnlyList<string> Missing, IReadOnlyList<string> Unexpected, IReadOnlyList<string> Mismatched)
