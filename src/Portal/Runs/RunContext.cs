@@ -77,10 +77,16 @@ public sealed class RunContext(long runId, string kind, string configJson, int a
     }
 
     /// <summary>Records one point of a named metric series.</summary>
-    public async Task MetricAsync(string name, long step, double value)
+    public Task MetricAsync(string name, long step, double value) => MetricsAsync([(name, step, value)]);
+
+    /// <summary>Records several points (of one or more series) in one write.</summary>
+    public async Task MetricsAsync(IReadOnlyCollection<(string Name, long Step, double Value)> points)
     {
+        if (points.Count == 0) return;
         await using var db = await dbFactory.CreateDbContextAsync(CancellationToken.None);
-        db.RunMetrics.Add(new RunMetric { RunId = RunId, Name = name, Step = step, Value = value, At = DateTime.UtcNow });
+        var at = DateTime.UtcNow;
+        foreach (var (name, step, value) in points)
+            db.RunMetrics.Add(new RunMetric { RunId = RunId, Name = name, Step = step, Value = value, At = at });
         await db.SaveChangesAsync(CancellationToken.None);
     }
 

@@ -41,6 +41,9 @@ public class TrainingJobTests
         var metrics = await db.RunMetrics.Where(m => m.RunId == id).ToListAsync();
         Assert.Equal(2, metrics.Count(m => m.Name == "val_balanced_acc"));
         Assert.True(metrics.Count(m => m.Name == "loss") >= 2);
+        // The per-step losses are written in batches: every step once, numbered 1, 2, ... without a gap.
+        var steps = metrics.Where(m => m.Name == "loss").Select(m => m.Step).Order().ToList();
+        Assert.Equal(Enumerable.Range(1, steps.Count).Select(i => (long)i), steps);
         var weights = await db.Weights.SingleAsync(w => w.SourceRunId == id);
         Assert.Equal("detector", weights.Kind);
         Assert.True(File.Exists(weights.Path));

@@ -331,10 +331,25 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
             context.ReportProgress(fraction, TrainingPhaseText.Of(phase, epoch, MaxEpochs, eta));
         }
 
+        // The per-step losses wait here and go to the store together (every StepsPerWrite steps, every WriteEvery, and at
+        // each epoch's end), so the training thread does not stop for a database insert at every step.
+        const int StepsPerWrite = 32;
+        static readonly TimeSpan WriteEvery = TimeSpan.FromSeconds(2);
+        readonly List<(string Name, long Step, double Value)> pending = [];
+        TimeSpan lastWrite;
+
         public void OnStep(int epoch, int stepInEpoch, double loss, double learningRate)
         {
             this.epoch = epoch;
-            context.MetricAsync(TrainingResults.Loss, ++step, loss).GetAwaiter().GetResult();
+            pending.Add((TrainingResults.Loss, ++step, loss));
+            if (pending.Count >= StepsPerWrite || clock.Elapsed - lastWrite >= WriteEvery) Write();
+        }
+
+        void Write()
+        {
+            context.MetricsAsync(pending).GetAwaiter().GetResult();
+            pending.Clear();
+            lastWrite = clock.Elapsed;
         }
 
         public void OnEpoch(int epoch, double trainLoss, ValidationMetrics v, double learningRate, bool isBest)
@@ -345,7 +360,8 @@ public sealed partial class TrainingJob(IDbContextFactory<PortalDb> dbFactory, P
                          (TrainingResults.TrainLoss, trainLoss), (TrainingResults.ValBalancedAcc, v.BalancedAcc), (TrainingResults.ValAcc, v.Acc), (TrainingResults.ValRealAcc, v.RealAcc),
                          (TrainingResults.ValFakeAcc, v.FakeAcc), (TrainingResults.ValAp, v.Ap), (TrainingResults.LearningRate, learningRate),
                      })
-                if (value is { } x) context.MetricAsync(name, epoch, x).GetAwaiter().GetResult();
+                if (value is { } x) pending.Add((name, epoch, x));
+            Write();
             context.LogAsync($"epoch {epoch}: train loss {trainLoss:F4}, val balanced acc {v.BalancedAcc:F4}{(isBest ? " (best)" : "")}, next lr {learningRate:G3}")
                 .GetAwaiter().GetResult();
         }
