@@ -57,6 +57,7 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
                 .OrderByDescending(d => d.ScannedAt).Select(d => d.ManifestPath!).ToListAsync(ct);
         }
 
+        await using (var db = await dbFactory.CreateDbContextAsync(ct)) await ClaimAsync(db, dataset.Id, context.RunId);
         try
         {
             var root = context.Paths.ResolveAllowed(dataset.Path);
@@ -147,6 +148,15 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
         DatasetLayout.RealFake => "real-fake",
         _ => layout.ToString().ToLowerInvariant(),
     };
+
+    /// <summary>
+    /// Makes <paramref name="runId"/> the dataset's registration run unless a newer one already is. Called by the queueing
+    /// side after it created the run and by the run itself when it starts, so a run that fails at once is still the one
+    /// its failure is recorded against.
+    /// </summary>
+    public static Task ClaimAsync(PortalDb db, long datasetId, long runId) =>
+        db.Datasets.Where(d => d.Id == datasetId && (d.RegistrationRunId == null || d.RegistrationRunId < runId))
+            .ExecuteUpdateAsync(s => s.SetProperty(d => d.RegistrationRunId, runId));
 
     // Only while this run is still the dataset's registration (a rescan queued since owns the status).
     async Task MarkFailedIfNeverReadyAsync(long datasetId, long runId)

@@ -69,12 +69,21 @@ public sealed class DatasetService(IDbContextFactory<PortalDb> dbFactory, Portal
         return dataset is null ? null : await QueueScanAsync(db, dataset);
     }
 
+    // The status first, then the run: a worker may take the run (and fail it) before this method returns, so nothing
+    // written after CreateAsync may undo what the job wrote. The run's id is claimed only if no newer run claimed it
+    // (the job claims it too when it starts: DatasetRegistrationJob.ClaimAsync).
     async Task<Run> QueueScanAsync(PortalDb db, Dataset dataset)
     {
+        if (dataset.Status == DatasetStatus.Failed)
+        {
+            dataset.Status = DatasetStatus.Registering;
+            await db.SaveChangesAsync();
+        }
         var run = await runs.CreateAsync(DatasetRegistrationJob.KindName, new DatasetRegistrationJob.Config(dataset.Id));
+        await DatasetRegistrationJob.ClaimAsync(db, dataset.Id, run.Id);
+        // The tracked row shows the claim too (the caller returns it), without writing it again.
         dataset.RegistrationRunId = run.Id;
-        if (dataset.Status == DatasetStatus.Failed) dataset.Status = DatasetStatus.Registering;
-        await db.SaveChangesAsync();
+        db.Entry(dataset).Property(d => d.RegistrationRunId).OriginalValue = run.Id;
         return run;
     }
 
