@@ -42,14 +42,6 @@ public static class SyncedPairs
         }
     }
 
-    /// <summary>The mode's name (<see cref="Synced"/>, ...).</summary>
-    public static string Name(PairMode mode) => mode switch
-    {
-        PairMode.Synced => Synced,
-        PairMode.Unsynced => Unsynced,
-        _ => Independent,
-    };
-
     /// <summary>The seed a draw's augmentation comes from: the pair's shared seed for a synced pair, else the draw's own.</summary>
     public static ulong AugmentationSeed(in SampleContext context) =>
         context.Synced && context.PairSeed is { } shared ? shared : context.Seed;

@@ -82,8 +82,6 @@ public sealed record TrainingData
 
     static string Only(TrainingSelection? s) => s?.Generators is { } g ? $" (generators {string.Join(", ", g)})" : "";
 
-    /// <summary>Parses "synced", "unsynced" or "independent" (case-insensitive): <see cref="SyncedPairs.TryParseMode"/>.</summary>
-    public static bool TryParseMode(string? text, out PairMode mode) => SyncedPairs.TryParseMode(text, out mode);
 
     static bool HasSplit(DatasetManifest manifest, string split) => manifest.Images.Any(e => Splits.Same(e.Split, split));
 
