@@ -82,7 +82,6 @@ public sealed record TrainingData
 
     static string Only(TrainingSelection? s) => s?.Generators is { } g ? $" (generators {string.Join(", ", g)})" : "";
 
-
     static bool HasSplit(DatasetManifest manifest, string split) => manifest.Images.Any(e => Splits.Same(e.Split, split));
 
     static string Describe(ImageSet set) => $"{set.Counts.Real} real, {set.Counts.Fake} fake image(s)" +
