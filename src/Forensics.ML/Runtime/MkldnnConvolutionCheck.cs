@@ -54,25 +54,23 @@ public static class MkldnnConvolutionCheck
     }
 
     /// <summary>
-    /// Runs the probe; if oneDNN's result is wrong, disables mkldnn in libtorch and checks again. Returns a sentence for
-    /// the status when the workaround was applied, null when it was not needed.
+    /// Runs the probe; if oneDNN's result is wrong, disables mkldnn in libtorch and checks again. Returns what was measured
+    /// and done when the workaround was applied, null when it was not needed.
     /// </summary>
-    public static string? DisableIfWrong(ILogger logger)
+    public static MkldnnWorkaround? DisableIfWrong(ILogger logger)
     {
         var before = ProbeError();
         if (before <= Tolerance) return null; // also false for NaN
         if (!TrySetMkldnnEnabled(false))
         {
-            var failed = $"oneDNN float32 convolutions are wrong on this CPU (probe error {before:G3}) and mkldnn could not be disabled";
-            logger.LogError("{Problem}", failed);
+            var failed = new MkldnnWorkaround(before, null);
+            logger.LogError("{Problem}", failed.Message);
             return failed;
         }
-        var after = ProbeError();
-        var message = $"oneDNN float32 convolutions are wrong on this CPU (probe error {before:G3}); mkldnn disabled, " +
-            $"libtorch's own convolutions used (probe error {after:G3})";
-        if (after <= Tolerance) logger.LogWarning("{Workaround}", message);
-        else logger.LogError("{Workaround}", message);
-        return message;
+        var applied = new MkldnnWorkaround(before, ProbeError());
+        if (applied.Fixed) logger.LogWarning("{Workaround}", applied.Message);
+        else logger.LogError("{Workaround}", applied.Message);
+        return applied;
     }
 
     /// <summary>Whether libtorch currently lets convolutions use mkldnn; null when the setting cannot be reached.</summary>
@@ -114,4 +112,20 @@ public static class MkldnnConvolutionCheck
             return false;
         }
     }
+}
+
+/// <summary>
+/// What <see cref="MkldnnConvolutionCheck.DisableIfWrong"/> measured on a host whose oneDNN convolutions were wrong:
+/// the probe error with oneDNN (<paramref name="ErrorBefore"/>, NaN counts as wrong) and with libtorch's own
+/// convolutions (<paramref name="ErrorAfter"/>; null when mkldnn could not be switched off).
+/// </summary>
+public sealed record MkldnnWorkaround(float ErrorBefore, float? ErrorAfter)
+{
+    /// <summary>Whether switching oneDNN off brought the probe within <see cref="MkldnnConvolutionCheck.Tolerance"/>.</summary>
+    public bool Fixed => ErrorAfter <= MkldnnConvolutionCheck.Tolerance;
+
+    public string Message => ErrorAfter is { } after
+        ? $"oneDNN float32 convolutions are wrong on this CPU (probe error {ErrorBefore:G3}); mkldnn disabled, " +
+          $"libtorch's own convolutions used (probe error {after:G3})"
+        : $"oneDNN float32 convolutions are wrong on this CPU (probe error {ErrorBefore:G3}) and mkldnn could not be disabled";
 }

@@ -24,7 +24,10 @@ public sealed record TorchStatus(bool Loaded, string? TorchSharpVersion, string 
 {
     /// <summary>Set when this host's oneDNN convolutions failed <see cref="MkldnnConvolutionCheck"/> and libtorch's own
     /// convolutions are used instead; null where oneDNN computes correctly (nothing is changed there).</summary>
-    public string? ConvolutionWorkaround { get; init; }
+    public string? ConvolutionWorkaround => ConvolutionCheck?.Message;
+
+    /// <summary>The probe errors behind <see cref="ConvolutionWorkaround"/>; null where oneDNN computes correctly.</summary>
+    public MkldnnWorkaround? ConvolutionCheck { get; init; }
 }
 
 /// <summary>
@@ -87,7 +90,7 @@ public static class TorchRuntime
                 var convolutionWorkaround = MkldnnConvolutionCheck.DisableIfWrong(logger);
                 status = new TorchStatus(true, typeof(torch).Assembly.GetName().Version?.ToString(), device.ToString(),
                     torch.get_num_threads(), torch.cuda.is_available(), workaround, null)
-                { ConvolutionWorkaround = convolutionWorkaround };
+                { ConvolutionCheck = convolutionWorkaround };
                 logger.LogInformation("Torch loaded: device {Device}, {Threads} threads", status.Device, status.Threads);
             }
             catch (Exception e)

@@ -46,14 +46,15 @@ public class MkldnnConvolutionCheckTests
         var status = TorchRuntime.Status!;
         Assert.True(MkldnnConvolutionCheck.ProbeError() <= MkldnnConvolutionCheck.Tolerance);
         // The switch is reachable: it reads as the status says.
-        Assert.Equal(status.ConvolutionWorkaround is null, MkldnnConvolutionCheck.MkldnnEnabled());
-        if (status.ConvolutionWorkaround is { } message)
+        Assert.Equal(status.ConvolutionCheck is null, MkldnnConvolutionCheck.MkldnnEnabled());
+        if (status.ConvolutionCheck is { } check)
         {
-            Assert.Contains("mkldnn disabled", message);
-            // And it is what fixes it: with oneDNN back on, the probe fails again on this host.
-            Assert.True(MkldnnConvolutionCheck.TrySetMkldnnEnabled(true));
-            try { Assert.True(MkldnnConvolutionCheck.ProbeError() > MkldnnConvolutionCheck.Tolerance); }
-            finally { Assert.True(MkldnnConvolutionCheck.TrySetMkldnnEnabled(false)); }
+            // And switching oneDNN off is what fixed it, as measured at load: the probe failed with oneDNN and passed
+            // without. (Re-enabling oneDNN here to watch it fail again is not a sound check: its wrong values come
+            // from whatever the reused buffers held, and one CI host's probe happened to pass on the second try.)
+            Assert.False(check.ErrorBefore <= MkldnnConvolutionCheck.Tolerance, $"probe error with oneDNN {check.ErrorBefore}");
+            Assert.True(check.Fixed, $"probe error without oneDNN {check.ErrorAfter}");
+            Assert.Contains("mkldnn disabled", status.ConvolutionWorkaround);
         }
     }
 }
