@@ -79,11 +79,14 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
     /// <summary>
     /// The recipe, the same for every res50nodown row (aligned and usual differ only in their data): width 16 with one
     /// bottleneck block per stage (<see cref="Layers"/>), crops of <see cref="Crop"/> px, Adam at <see cref="LearningRate"/>,
-    /// the plateau rule (patience <see cref="Patience"/>) capped at <see cref="Epochs"/> epochs, validation on ldm_nearest's
-    /// val reals and its generated val fakes (as the authors do), and the reference chain scaled to the 64 px patches
-    /// (<see cref="Augmentation"/>). Measured on the aligned pairs (400, seed 17): the full depth [3,4,6,3] from scratch
-    /// stayed at a training loss of 0.61-0.66 and a val AP of 0.59-0.69 after 12 epochs (PyTorch's own ResNet the same);
-    /// one block per stage reached a loss of 0.46-0.49 and a val AP of 0.89-0.92 by epochs 10-14.
+    /// the plateau rule (patience <see cref="Patience"/>) capped at <see cref="Epochs"/> epochs, validation on the training
+    /// data's own val split (aligned: the val reals and their reconstructions; usual: the val reals and ldm_nearest's val
+    /// fakes), and the reference chain scaled to the 64 px patches (<see cref="Augmentation"/>). Measured on the aligned
+    /// pairs (400, seed 17): the full depth [3,4,6,3] from scratch stayed at a training loss of 0.61-0.66 and a val AP of
+    /// 0.59-0.69 after 12 epochs (PyTorch's own ResNet the same); one block per stage reached a loss of 0.46-0.49 and a val
+    /// AP of 0.89-0.92 by epochs 10-14. Validating the aligned training on ldm_nearest's generated val fakes instead (as the
+    /// authors do, <c>train.valDatasetId</c>) chose checkpoints and learning-rate drops by a val AP of 0.59-0.66, and left
+    /// the in-distribution test AP at 69-76: under the 80 that counts as trained.
     /// </summary>
     public const int Width = 16, Crop = 32, Epochs = 14, PairsPerBatch = 16, Patience = 4;
     /// <summary>Bottleneck blocks per stage (res50nodown's are 3, 4, 6, 3).</summary>
@@ -117,7 +120,7 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
         // Only the robustness rows (100% of the images) need the sweeps; the 10% rows are read clean.
         PipelineJob.Config Make(bool aligned, double? fraction, long seed) => new(aligned ? inputs.AlignSourceId!.Value : inputs.DatasetId,
             Align: aligned ? new PipelineJob.AlignStage(VaeWeightsId: inputs.VaeWeightsId, Batch: AlignBatch) : null,
-            Train: new PipelineJob.TrainStage(ValDatasetId: aligned ? inputs.AlignSourceId : null, Mode: aligned ? "synced" : "independent",
+            Train: new PipelineJob.TrainStage(Mode: aligned ? "synced" : "independent",
                 Epochs: Epochs, PairsPerBatch: PairsPerBatch, LearningRate: LearningRate, Seed: seed, Width: Width, Layers: Layers, Crop: Crop,
                 Generators: aligned ? null : [TrainGenerator], Fraction: fraction, Augmentation: Augmentation, Patience: Patience),
             Evaluate: new PipelineJob.EvaluateStage(inputs.DatasetId, Split: TestSplit, Modes: "fixed,calibrated", ValSplit: ValSplit, CheckpointChosenOn: ValSplit),
