@@ -30,7 +30,7 @@ public static class EvalCommand
         public string? Card { get; init; }
         public string? Perturb { get; init; }
         public string? Split { get; init; }
-        public string Batching { get; init; } = "single";
+        public string Batching { get; init; } = "size";
         public int Batch { get; init; } = 16;
         public int Seed { get; init; }
         public int Bootstrap { get; init; } = 1000;
@@ -55,7 +55,7 @@ public static class EvalCommand
         var crop = new Option<int>("--crop") { HelpName = "N", Description = "With --arch lare2: pad-if-needed + centre crop side (the network's input resolution)", DefaultValueFactory = _ => 224 };
         var perturb = new Option<string?>("--perturb") { HelpName = "SPEC", Description = "Perturbation before scoring, e.g. jpeg:75+resize:0.5. " + PerturbationSpec.ValidKinds };
         var split = new Option<string?>("--split") { HelpName = "NAME", Description = "Evaluate one split only (val, train, ...; val/valid/validation alike); default every image" };
-        var batching = new Option<string>("--batching") { HelpName = "single|size", Description = "single: one full image per batch (the reference protocol); size: batches of equal-size images", DefaultValueFactory = _ => "single" };
+        var batching = new Option<string>("--batching") { HelpName = "single|size", Description = "size (default): batches of equal-size full images, at most --batch images and 1024 x 1024 pixels each, with the same scores up to float rounding; single: one full image per batch (the reference protocol to the letter)", DefaultValueFactory = _ => "size" };
         var batch = new Option<int>("--batch") { HelpName = "N", Description = "Largest batch with --batching size", DefaultValueFactory = _ => 16 };
         var seed = new Option<int>("--seed") { HelpName = "N", Description = "Seed of random perturbations (per image, from its relative path) and of the bootstrap", DefaultValueFactory = _ => 0 };
         var bootstrap = new Option<int>("--bootstrap") { HelpName = "N", Description = "Bootstrap resamples for acc_ci and ap_ci (0 = none)", DefaultValueFactory = _ => 1000 };
@@ -76,7 +76,7 @@ public static class EvalCommand
                 Card = parse.GetValue(card)?.FullName,
                 Perturb = parse.GetValue(perturb),
                 Split = parse.GetValue(split),
-                Batching = parse.GetValue(batching) ?? "single",
+                Batching = parse.GetValue(batching) ?? "size",
                 Batch = parse.GetValue(batch),
                 Seed = parse.GetValue(seed),
                 Bootstrap = parse.GetValue(bootstrap),

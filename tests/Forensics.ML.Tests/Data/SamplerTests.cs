@@ -215,4 +215,21 @@ public class EvalPlannerTests
         var unsized = new ImageSet([new ImageSample("/x/a.png", "a.png", 0, "g", "all")]);
         Assert.Contains("'a.png'", Assert.Throws<ArgumentException>(() => new EvalPlanner(unsized, EvalBatching.BySize, 4)).Message);
     }
+
+    [Fact]
+    public void BySize_batches_hold_at_most_the_pixel_budget_and_never_less_than_one_image()
+    {
+        var set = ImageSet.FromManifest(Manifest(
+        [
+            .. Enumerable.Range(0, 5).Select(i => Entry($"0_real/s{i}.png", "real", width: 8, height: 8)),
+            .. Enumerable.Range(0, 3).Select(i => Entry($"1_fake/l{i}.png", "fake", width: 32, height: 32)),
+        ]));
+        // 200 pixels: three 8x8 images (192) per batch; a 32x32 image (1024) is over the budget and goes alone.
+        var plan = new EvalPlanner(set, EvalBatching.BySize, maxBatchSize: 16, maxBatchPixels: 200).Plan(0);
+        Assert.Equal([3, 2, 1, 1, 1], plan.Select(b => b.Samples.Count));
+        Assert.All(plan.Take(2), b => Assert.All(b.Samples, s => Assert.Equal(8, s.Sample.Width)));
+        // The batch size still caps a generous budget.
+        Assert.Equal([2, 2, 1, 2, 1], new EvalPlanner(set, EvalBatching.BySize, maxBatchSize: 2, maxBatchPixels: 1 << 20).Plan(0).Select(b => b.Samples.Count));
+        Assert.Throws<ArgumentException>(() => new EvalPlanner(set, EvalBatching.BySize, 4, maxBatchPixels: 0));
+    }
 }

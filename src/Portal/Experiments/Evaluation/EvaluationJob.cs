@@ -35,7 +35,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     /// to this dataset; no perturbation (the maps were made from the unperturbed images).
     /// </remarks>
     public sealed record Config(long DatasetId, string Checkpoint, string? Arch = null, string? Split = null, string? Perturbation = null,
-        string Batching = "single", int MaxBatch = 16, long Seed = 0, int Bootstrap = 1000, long? LareRunId = null, string? Card = null);
+        string Batching = "size", int MaxBatch = 16, long Seed = 0, int Bootstrap = 1000, long? LareRunId = null, string? Card = null);
 
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
