@@ -8,7 +8,8 @@ public enum EvalBatching
 
     /// <summary>
     /// Images of equal scanned size (H, W) grouped into batches of up to the batch size, and of at most the planner's
-    /// pixel budget (a batch of one image over it); groups in order of first appearance. In eval mode a network scores
+    /// pixel budget (a batch of one image over it); groups in order of first appearance. An image whose size was not
+    /// scanned (a set not built from a manifest) is scored alone. In eval mode a network scores
     /// each image of a batch on its own (batch norm uses its running statistics), so the scores equal batch 1's up to float
     /// rounding.
     /// </summary>
@@ -35,7 +36,7 @@ public sealed class EvalPlanner : IBatchPlanner
     /// <paramref name="maxBatchPixels"/>: with BySize, a batch holds at most this many scanned pixels (width x height
     /// summed), so batching never needs more memory than one image at that size; at least one image per batch.
     /// </summary>
-    /// <exception cref="ArgumentException">maxBatchSize or maxBatchPixels below 1, or BySize with an image of unknown size (named).</exception>
+    /// <exception cref="ArgumentException">maxBatchSize or maxBatchPixels below 1.</exception>
     public EvalPlanner(ImageSet set, EvalBatching batching = EvalBatching.Single, int maxBatchSize = 1, ulong seed = 0, bool sameSizeAfterPrepare = false,
         long maxBatchPixels = long.MaxValue)
     {
@@ -44,8 +45,6 @@ public sealed class EvalPlanner : IBatchPlanner
         if (maxBatchSize < 1) throw new ArgumentException($"maxBatchSize must be at least 1; got {maxBatchSize}.", nameof(maxBatchSize));
         if (maxBatchPixels < 1) throw new ArgumentException($"maxBatchPixels must be at least 1; got {maxBatchPixels}.", nameof(maxBatchPixels));
         this.maxBatchPixels = maxBatchPixels;
-        if (batching == EvalBatching.BySize && !sameSizeAfterPrepare && set.FirstOrDefault(s => s.Width <= 0 || s.Height <= 0) is { } unknown)
-            throw new ArgumentException($"Image '{unknown.RelativePath}' has no known size ({unknown.Width}x{unknown.Height}); size buckets need the scanned sizes (build the set from a manifest).", nameof(set));
         this.batching = batching;
         this.maxBatchSize = batching == EvalBatching.Single ? 1 : maxBatchSize;
         this.seed = seed;
@@ -56,7 +55,8 @@ public sealed class EvalPlanner : IBatchPlanner
     {
         var groups = batching == EvalBatching.Single
             ? set.Select(s => new[] { s }).ToList()
-            : set.GroupBy(s => sameSize ? (0, 0) : (s.Height, s.Width)).SelectMany(g => g.Chunk(BatchSizeOf(g.Key.Item1, g.Key.Item2))).ToList();
+            : set.GroupBy(s => sameSize ? (0, 0) : s.Width > 0 && s.Height > 0 ? (s.Height, s.Width) : (-1, -1))
+                .SelectMany(g => g.Chunk(g.Key == (-1, -1) ? 1 : BatchSizeOf(g.Key.Item1, g.Key.Item2))).ToList();
         var index = 0;
         int BatchSizeOf(int height, int width) => height <= 0 || width <= 0
             ? maxBatchSize

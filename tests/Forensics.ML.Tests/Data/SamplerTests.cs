@@ -212,8 +212,9 @@ public class EvalPlannerTests
             plan.Select(b => string.Join(",", b.Samples.Select(s => s.Sample.RelativePath))));
         Assert.Equal([0, 1, 2], plan.Select(b => b.Number));
 
-        var unsized = new ImageSet([new ImageSample("/x/a.png", "a.png", 0, "g", "all")]);
-        Assert.Contains("'a.png'", Assert.Throws<ArgumentException>(() => new EvalPlanner(unsized, EvalBatching.BySize, 4)).Message);
+        // Images of unknown size (not from a manifest) are scored alone.
+        var unsized = new ImageSet([new ImageSample("/x/a.png", "a.png", 0, "g", "all"), new ImageSample("/x/b.png", "b.png", 0, "g", "all")]);
+        Assert.All(new EvalPlanner(unsized, EvalBatching.BySize, 4).Plan(0), b => Assert.Single(b.Samples));
     }
 
     [Fact]
