@@ -15,9 +15,10 @@ public sealed record EvalOptions
 
     /// <summary>
     /// Batches of equal-size full images (the default: every image is still scored at full size, without resize or crop,
-    /// as the reference protocol's batch 1 does, and in eval mode with the same score up to float rounding; measured
-    /// |difference| at most 1e-6 here, <c>EvalBatchingTests</c>), or one image per batch (<see cref="EvalBatching.Single"/>:
-    /// the reference protocol to the letter).
+    /// as the reference protocol's batch 1 does, and in eval mode with the same score up to float rounding: bit-identical
+    /// logits on this project's CPU, where libtorch's own convolutions run per image; a batched oneDNN kernel may sum in
+    /// another order, <c>DetectorEvaluatorTests.Batching_by_size_gives_the_scores_of_batch_1</c>), or one image per batch
+    /// (<see cref="EvalBatching.Single"/>: the reference protocol to the letter).
     /// </summary>
     public EvalBatching Batching { get; init; } = EvalBatching.BySize;
 
