@@ -108,7 +108,7 @@ public static class CrossGenCommand
                 CheckpointChosenOn = args.CheckpointChosenOn,
             };
             CrossGeneratorResult result;
-            try { result = CrossGeneratorEvaluation.Run(detector!, test, validation, options, ct); }
+            try { result = CrossGeneratorEvaluation.Run(detector!, test, validation, options, null, ct); }
             catch (OperationCanceledException) { error.WriteLine("evaluation cancelled"); return 130; }
             catch (ArgumentException e) { return Fail(e.Message); }
 

@@ -79,7 +79,7 @@ public static class MiniGenImageCommand
         var generators = new List<IImageGenerator>();
         try
         {
-            var patches = PatchCutter.WritePatches(photosDir, patchesDir, patchOptions, new SyncProgress<string>(error.WriteLine), ct);
+            var patches = PatchCutter.WritePatches(photosDir, patchesDir, patchOptions, new SyncProgress<PatchProgress>(p => error.WriteLine(p.ToString())), ct);
             output.WriteLine($"{patches.Patches.Count} real patches in {patchesDir}: " +
                              string.Join(", ", new[] { "train", "val", "test" }.Select(s => $"{s} {patches.InSplit(s).Count}")));
             if (patchesOnly) return 0;

@@ -95,7 +95,7 @@ public static class SweepCommand
                 Metrics = new MetricsOptions { BootstrapSamples = args.Bootstrap, Seed = args.Seed },
             };
             SweepResult result;
-            try { result = RobustnessSweep.Run(detector!, set, axis, severities, options, null, ct); }
+            try { result = RobustnessSweep.Run(detector!, set, axis, severities, options, null, null, ct); }
             catch (OperationCanceledException) { error.WriteLine("sweep cancelled"); return 130; }
             catch (InvalidOperationException e) { return Fail(e.Message); }
 

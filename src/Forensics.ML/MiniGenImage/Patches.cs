@@ -109,13 +109,16 @@ public static class PatchCutter
     /// </summary>
     /// <exception cref="PhotoCatalogueException">The catalogue is invalid.</exception>
     /// <exception cref="Imaging.ImageDecodeException">A catalogued photo is missing or unreadable.</exception>
-    public static PatchSet WritePatches(string photosDir, string outDir, PatchOptions? options = null, IProgress<string>? progress = null, CancellationToken ct = default)
+    /// <param name="progress">After each photo: photos cut so far of all catalogued photos.</param>
+    public static PatchSet WritePatches(string photosDir, string outDir, PatchOptions? options = null, IProgress<PatchProgress>? progress = null, CancellationToken ct = default)
     {
         options ??= new PatchOptions();
         options.Validate();
         var cataloguePath = Path.Combine(photosDir, PhotoCatalogue.FileName);
         var catalogue = PhotoCatalogue.Load(cataloguePath);
         var patches = new List<RealPatch>();
+        var photos = Splits.All.Sum(s => catalogue.InSplit(s).Count());
+        var done = 0;
         foreach (var split in Splits.All)
         {
             var splitDir = Path.Combine(outDir, split);
@@ -131,13 +134,19 @@ public static class PatchCutter
                     FileWrites.WriteIfChanged(Path.Combine(splitDir, name), patch.EncodePng());
                     patches.Add(new RealPatch(name, photo.File, photo.Category, split, row, col));
                 }
-                progress?.Report($"{split}/{photo.File}: {cut.Count} patches");
+                progress?.Report(new PatchProgress(++done, photos, $"{split}/{photo.File}", cut.Count));
             }
         }
         var set = new PatchSet(PhotoCatalogue.HashFile(cataloguePath), options, patches);
         set.Save(outDir);
         return set;
     }
+}
+
+/// <summary>Progress of <see cref="PatchCutter.WritePatches"/>: <paramref name="Done"/> of <paramref name="Total"/> photos cut, the last one and its patch count.</summary>
+public sealed record PatchProgress(int Done, int Total, string Photo, int Patches)
+{
+    public override string ToString() => $"{Photo}: {Patches} patches ({Done}/{Total} photos)";
 }
 
 /// <summary>File writes that leave no half-written file behind and do not touch files that already hold the bytes.</summary>

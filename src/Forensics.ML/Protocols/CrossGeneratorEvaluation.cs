@@ -214,15 +214,20 @@ public static class CrossGeneratorEvaluation
     /// Scores <paramref name="test"/> (and <paramref name="validation"/> when given) with <paramref name="detector"/>,
     /// then builds the tables with <see cref="FromScores"/>.
     /// </summary>
+    /// <param name="progress">Images scored over test and validation together, reported after each batch.</param>
     /// <exception cref="ArgumentException">Calibrated mode without validation data, or data that cannot be reported (see <see cref="FromScores"/>).</exception>
-    public static CrossGeneratorResult Run(Detector detector, EvaluationSet test, EvaluationSet? validation, CrossGenOptions? options = null, CancellationToken ct = default)
+    public static CrossGeneratorResult Run(Detector detector, EvaluationSet test, EvaluationSet? validation, CrossGenOptions? options = null,
+        IProgress<ProtocolProgress>? progress = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(detector);
         ArgumentNullException.ThrowIfNull(test);
         options ??= new CrossGenOptions();
         CheckModes(options, validation is not null);
-        var testScores = DetectorEvaluator.Score(detector, test.Images, options.Eval, null, ct);
-        ScoringResult? valScores = validation is null ? null : DetectorEvaluator.Score(detector, validation.Images, options.Eval, null, ct);
+        var total = test.Images.Count + (validation?.Images.Count ?? 0);
+        IProgress<EvalProgress>? Pass(string stage, int offset) => progress is null ? null : new PassProgress(progress, stage, offset, total);
+        var testScores = DetectorEvaluator.Score(detector, test.Images, options.Eval, Pass("test", 0), ct);
+        ScoringResult? valScores = validation is null ? null
+            : DetectorEvaluator.Score(detector, validation.Images, options.Eval, Pass("validation", test.Images.Count), ct);
         // Calibrating on the test images themselves (same folder, overlapping split) must be flagged, whatever the paths' spelling.
         var overlap = validation is not null && Path.GetFullPath(validation.Root) == Path.GetFullPath(test.Root)
             && (validation.Split is null || test.Split is null || Data.Splits.Same(validation.Split, test.Split));

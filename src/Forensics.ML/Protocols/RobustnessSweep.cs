@@ -216,9 +216,12 @@ public static class RobustnessSweep
     /// each severity's scores are exactly what that function gives with the severity's <see cref="PerturbationSpec"/>.
     /// The clean severity uses <paramref name="cleanScores"/> when given instead of scoring again.
     /// </summary>
+    /// <param name="progress">Images scored over every severity that is scored (not the cached clean one), after each batch;
+    /// the stage is the axis and severity ("jpeg 70").</param>
     /// <exception cref="ArgumentException">Unknown axis, a bad severity, or cached clean scores of an image not in <paramref name="data"/> (the message names it).</exception>
     public static SweepResult Run(Detector detector, EvaluationSet data, string axis, IReadOnlyList<double?>? severities = null,
-        SweepOptions? options = null, IReadOnlyList<ImageScore>? cleanScores = null, CancellationToken ct = default)
+        SweepOptions? options = null, IReadOnlyList<ImageScore>? cleanScores = null, IProgress<ProtocolProgress>? progress = null,
+        CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(detector);
         ArgumentNullException.ThrowIfNull(data);
@@ -232,8 +235,20 @@ public static class RobustnessSweep
                 throw new ArgumentException($"cleanScores has '{stranger.RelativePath}', which is not an image of {CrossGeneratorEvaluation.Describe(data)}", nameof(cleanScores));
         }
         var eval = options.Eval;
-        return Run(spec => DetectorEvaluator.Score(detector, data.Images, eval with { Perturbation = spec }, null, ct),
-            CrossGeneratorEvaluation.Describe(data), axis, severities, options, cleanScores, ct);
+        var name = SweepAxes.Check(axis);
+        var list = severities ?? SweepAxes.DefaultSeverities(name);
+        // The scorer is called once per scored severity, in order: the n-th call is the n-th scored pass.
+        var scoredSeverities = list.Where(s => s is not null || cleanScores is null).ToList();
+        var total = scoredSeverities.Count * data.Images.Count;
+        var pass = 0;
+        ScoringResult Score(PerturbationSpec spec)
+        {
+            var index = pass++;
+            var stage = index < scoredSeverities.Count ? $"{name} {SweepAxes.Format(scoredSeverities[index])}" : name;
+            var passProgress = progress is null ? null : new PassProgress(progress, stage, index * data.Images.Count, total);
+            return DetectorEvaluator.Score(detector, data.Images, eval with { Perturbation = spec }, passProgress, ct);
+        }
+        return Run(Score, CrossGeneratorEvaluation.Describe(data), axis, severities, options, cleanScores, ct);
     }
 
     /// <summary>

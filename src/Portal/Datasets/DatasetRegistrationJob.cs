@@ -85,15 +85,19 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
             var roots = ConfinedFile.CanonicalRoots(context.Paths.AllowedRoots);
             var layout = DatasetLayouts.Resolve(root, roots).Layout;
             await context.LogAsync($"layout: {LayoutName(layout)}; scanning {root}");
+            // Listing the files comes first (the count is not known before it); saving the manifest takes the last share.
+            context.ReportProgress(0, "listing the files");
             var manifest = DatasetScanner.Scan(root, new ScanOptions
             {
                 AllowedRoots = roots,
                 Limits = (options?.Value.Images ?? new ImageOptions()).ScanLimits(),
                 Cache = ScanCache.From(known),
-                Progress = new SyncProgress<ScanProgress>(p => context.ReportProgress(p.Total == 0 ? 0 : (double)p.Done / p.Total, $"checking {p.Done}/{p.Total}")),
+                Progress = new SyncProgress<ScanProgress>(p =>
+                    context.ReportProgress(p.Total == 0 ? CheckingShare : CheckingShare * p.Done / p.Total, $"checking {p.Done}/{p.Total}")),
                 OnCheckpoint = checkpoint.Save,
             }, ct);
 
+            context.ReportProgress(CheckingShare, $"saving the manifest of {manifest.Images.Count} image(s)");
             var manifestDir = context.Paths.Data("datasets", dataset.Id.ToString());
             Directory.CreateDirectory(manifestDir);
             var manifestPath = Path.Combine(manifestDir, $"manifest-run{context.RunId}.json.gz");
@@ -110,6 +114,8 @@ public sealed class DatasetRegistrationJob(IDbContextFactory<PortalDb> dbFactory
             throw;
         }
     }
+
+    const double CheckingShare = 0.95;
 
     internal async Task StoreAsync(long datasetId, long runId, DatasetManifest manifest, string manifestPath, CancellationToken ct)
     {

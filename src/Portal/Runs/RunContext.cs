@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Portal.Infrastructure;
 using Portal.Store;
 
@@ -14,6 +15,7 @@ public sealed class RunContext(long runId, string kind, string configJson, int a
     double progress;
     string? phase;
     bool dirty;
+    IRunProgressObserver[]? observers;
 
     public long RunId { get; } = runId;
     public string Kind { get; } = kind;
@@ -42,12 +44,17 @@ public sealed class RunContext(long runId, string kind, string configJson, int a
     /// <summary>Records progress (0..1) and the current phase; written to the store by the executor's heartbeat.</summary>
     public void ReportProgress(double fraction, string? currentPhase = null)
     {
+        double reported;
+        string? reportedPhase;
         lock (gate)
         {
-            progress = Math.Clamp(double.IsFinite(fraction) ? fraction : 0, 0, 1);
+            reported = progress = Math.Clamp(double.IsFinite(fraction) ? fraction : 0, 0, 1);
             if (currentPhase is not null) phase = currentPhase;
+            reportedPhase = phase;
             dirty = true;
         }
+        observers ??= Services.GetServices<IRunProgressObserver>().ToArray();
+        foreach (var observer in observers) observer.Reported(RunId, Kind, reported, reportedPhase);
     }
 
     /// <summary>Marks the progress unwritten again: the write that took it failed, so the next flush repeats it.</summary>

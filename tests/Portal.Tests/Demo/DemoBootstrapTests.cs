@@ -35,8 +35,12 @@ public sealed class CapturedLog : ILoggerProvider
 [Collection(Support.TorchThreadsCollection.Name)]
 public sealed class DemoBootstrapTests(DemoModels models) : IClassFixture<DemoModels>
 {
-    static PortalFactory Portal(string dataDir, string modelsDir, bool enabled = true, CapturedLog? log = null) =>
-        new(dataDir, s => { if (log is not null) s.AddSingleton<ILoggerProvider>(log); },
+    static PortalFactory Portal(string dataDir, string modelsDir, bool enabled = true, CapturedLog? log = null, ProgressRecorder? progress = null) =>
+        new(dataDir, s =>
+            {
+                if (log is not null) s.AddSingleton<ILoggerProvider>(log);
+                if (progress is not null) ProgressRecorder.Into(progress)(s);
+            },
             new Dictionary<string, string> { ["Portal:Demo:Enabled"] = enabled ? "true" : "false", ["Portal:Demo:ModelsDir"] = modelsDir });
 
     /// <summary>Starts the portal and waits for the demo's start-up work to finish.</summary>
@@ -86,7 +90,8 @@ public sealed class DemoBootstrapTests(DemoModels models) : IClassFixture<DemoMo
     {
         using var data = new TempDir();
         long datasetId, runId;
-        await using (var first = Portal(data.Path, models.ModelsDir))
+        var recorder = new ProgressRecorder();
+        await using (var first = Portal(data.Path, models.ModelsDir, progress: recorder))
         {
             await StartAsync(first);
             await using (var db = await DbAsync(first))
@@ -99,6 +104,10 @@ public sealed class DemoBootstrapTests(DemoModels models) : IClassFixture<DemoMo
             var run = await Wait.RunFinishedAsync(client, runId, TimeSpan.FromSeconds(120));
             Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());
             Assert.Equal(1.0, run.GetProperty("progress").GetDouble());
+            // Progress moves photo by photo while cutting patches, then image by image while sampling (48 images, a few
+            // hundredths each); the scan is throttled to one report per 100 ms within its last tenth.
+            recorder.AssertTracksWork(runId, maxJump: 0.12, finalGap: 0);
+            Assert.Contains(recorder.Of(runId), r => r.Phase!.StartsWith("patches: ", StringComparison.Ordinal) && r.Fraction > 0);
 
             await using var db2 = await DbAsync(first);
             var dataset = await db2.Datasets.AsNoTracking().Include(d => d.Subsets).SingleAsync(d => d.Name == "minigenimage");

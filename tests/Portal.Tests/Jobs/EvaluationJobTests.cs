@@ -3,11 +3,12 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Portal.Tests.Support;
+using Xunit.Abstractions;
 
 namespace Portal.Tests.Jobs;
 
 /// <summary>The "evaluate" job, queued through the API, gives the PyTorch reference's scores (the same code as `forensics eval`).</summary>
-public class EvaluationJobTests
+public class EvaluationJobTests(ITestOutputHelper output)
 {
     static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "fixtures", "eval", .. parts]);
 
@@ -27,7 +28,8 @@ public class EvaluationJobTests
         using var tmp = new TempDir();
         CopyDir(Fixture("data"), tmp.Sub("eval-data"));
         File.Copy(Fixture("tiny_res50nodown_ckpt.pth"), tmp.Sub("detector.pth"));
-        await using var app = new PortalFactory(tmp.Path);
+        var recorder = new ProgressRecorder();
+        await using var app = new PortalFactory(tmp.Path, ProgressRecorder.Into(recorder));
         var client = app.CreateClient();
         var registered = await client.PostJsonAsync("/api/datasets", new { name = "eval", path = "eval-data" }, 202);
         await Wait.RunFinishedAsync(client, registered.GetProperty("runId").GetInt64());
@@ -46,6 +48,16 @@ public class EvaluationJobTests
             .Select(l => l.Split(',')).ToDictionary(f => f[0], f => double.Parse(f[3], CultureInfo.InvariantCulture));
         Assert.Equal(expected.Keys.Order(), scores.Keys.Order());
         foreach (var (path, score) in expected) Assert.True(Math.Abs(scores[path] - score) < 1e-4, $"{path}: {scores[path]} vs {score}");
+
+        // Progress: the registration lists, checks (throttled to one report per 100 ms, so a tiny folder may jump) and
+        // saves; the evaluation moves image by image (7 images, one per batch: 0.96/7 each).
+        var registration = registered.GetProperty("runId").GetInt64();
+        output.WriteLine("register-dataset: " + recorder.AssertTracksWork(registration, maxJump: 1, finalGap: 0.05));
+        Assert.Equal("listing the files", recorder.Of(registration)[0].Phase);
+        Assert.StartsWith("saving the manifest of ", recorder.Of(registration)[^1].Phase);
+        var evaluation = run.GetProperty("id").GetInt64();
+        output.WriteLine("evaluate: " + recorder.AssertTracksWork(evaluation, maxJump: 0.15));
+        Assert.Contains(recorder.Of(evaluation), r => r.Phase == "scoring 1/7");
     }
 
     [Theory]

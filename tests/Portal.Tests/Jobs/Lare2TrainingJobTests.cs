@@ -14,6 +14,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Store;
 using Portal.Tests.Support;
+using Xunit.Abstractions;
 using SkiaSharp;
 using static TorchSharp.torch;
 
@@ -25,7 +26,7 @@ namespace Portal.Tests.Jobs;
 /// uninterrupted one; bad fields are 400 naming the field.
 /// </summary>
 [Collection(Support.TorchThreadsCollection.Name)]
-public class Lare2TrainingJobTests
+public class Lare2TrainingJobTests(ITestOutputHelper testOutput)
 {
     /// <summary>A diffusers SD folder assembled from the small reference components (only the model files).</summary>
     static void SmallStableDiffusion(string target)
@@ -90,7 +91,8 @@ public class Lare2TrainingJobTests
         SmallStableDiffusion(tmp.Sub("sd"));
         SplitSet(tmp.Sub("set"));
         TinyClipTower(tmp.Sub("clip.safetensors"));
-        await using var app = new PortalFactory(tmp.Path);
+        var recorder = new ProgressRecorder();
+        await using var app = new PortalFactory(tmp.Path, ProgressRecorder.Into(recorder));
         var client = app.CreateClient();
         var (datasetId, lareRun) = await DatasetWithMapsAsync(client, "set");
         var tower = await client.PostJsonAsync("/api/models", new { name = "tiny-clip", path = "clip.safetensors", kind = "clip" }, 201);
@@ -104,6 +106,9 @@ public class Lare2TrainingJobTests
         Assert.Equal("device-cpu", queued.GetProperty("queue").GetString());
         var run = await Wait.RunFinishedAsync(client, id, TimeSpan.FromSeconds(180));
         Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());
+        // Step by step over 2 epochs (the shared training loop), never back; the bar reaches 1 when training is done.
+        testOutput.WriteLine("lare2 train: " + recorder.AssertTracksWork(id, maxJump: 0.35, finalGap: 0));
+        Assert.Contains(recorder.Of(id), r => r.Phase!.StartsWith("epoch 2/2", StringComparison.Ordinal));
 
         await using var db = await app.Services.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContextAsync();
         var metrics = await db.RunMetrics.Where(m => m.RunId == id).ToListAsync();

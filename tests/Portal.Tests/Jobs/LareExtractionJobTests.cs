@@ -4,11 +4,12 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Store;
 using Portal.Tests.Support;
+using Xunit.Abstractions;
 
 namespace Portal.Tests.Jobs;
 
 /// <summary>The "lare" job: maps for every image of a dataset, and a re-run served from the cache.</summary>
-public class LareExtractionJobTests
+public class LareExtractionJobTests(ITestOutputHelper testOutput)
 {
     /// <summary>A diffusers SD folder assembled from the small reference components (only the model files).</summary>
     static void SmallStableDiffusion(string target)
@@ -28,7 +29,8 @@ public class LareExtractionJobTests
         using var tmp = new TempDir();
         SmallStableDiffusion(tmp.Sub("sd"));
         ImageFolders.RealFake(tmp.Sub("images"), 2);
-        await using var app = new PortalFactory(tmp.Path);
+        var recorder = new ProgressRecorder();
+        await using var app = new PortalFactory(tmp.Path, ProgressRecorder.Into(recorder));
         var client = app.CreateClient();
         var registered = await client.PostJsonAsync("/api/datasets", new { name = "images", path = "images" }, 202);
         await Wait.RunFinishedAsync(client, registered.GetProperty("runId").GetInt64());
@@ -44,6 +46,8 @@ public class LareExtractionJobTests
         }
         await using var db = await app.Services.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContextAsync();
         double Metric(long run, string name) => db.RunMetrics.Single(m => m.RunId == run && m.Name == name).Value;
+        // 4 images: the bar moves a quarter per map, computed or from the cache.
+        foreach (var run in runs) testOutput.WriteLine($"lare run {run}: " + recorder.AssertTracksWork(run, maxJump: 0.26, finalGap: 0));
         Assert.Equal(4, Metric(runs[0], "maps_computed"));
         Assert.Equal(0, Metric(runs[1], "maps_computed"));
         Assert.Equal(4, Metric(runs[1], "maps_from_cache"));

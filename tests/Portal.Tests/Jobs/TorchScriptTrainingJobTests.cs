@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Store;
 using Portal.Tests.Support;
+using Xunit.Abstractions;
 
 namespace Portal.Tests.Jobs;
 
@@ -14,7 +15,7 @@ namespace Portal.Tests.Jobs;
 /// saved back as TorchScript with its card, registered in the zoo, evaluated, and shown on the leaderboard.
 /// </summary>
 [Collection(Support.TorchThreadsCollection.Name)]
-public class TorchScriptTrainingJobTests
+public class TorchScriptTrainingJobTests(ITestOutputHelper testOutput)
 {
     static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "fixtures", "detectors", .. parts]);
 
@@ -42,7 +43,8 @@ public class TorchScriptTrainingJobTests
     public async Task A_torchscript_detector_trained_by_the_portal_in_synced_mode_is_evaluated_and_appears_on_the_leaderboard()
     {
         using var tmp = Files();
-        await using var app = new PortalFactory(tmp.Path);
+        var recorder = new ProgressRecorder();
+        await using var app = new PortalFactory(tmp.Path, ProgressRecorder.Into(recorder));
         var client = app.CreateClient();
         var datasetId = await RegisterDatasetAsync(client);
         var initial = await client.PostJsonAsync("/api/models", new { name = "mine", path = "mine.pt" }, 201);
@@ -61,6 +63,9 @@ public class TorchScriptTrainingJobTests
         var trainId = queued.GetProperty("id").GetInt64();
         var run = await Wait.RunFinishedAsync(client, trainId, TimeSpan.FromSeconds(180));
         Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());
+        // Step by step over 2 epochs (the training loop shared with res50nodown), never back, up to 1.
+        testOutput.WriteLine("torchscript train: " + recorder.AssertTracksWork(trainId, maxJump: 0.35, finalGap: 0));
+        Assert.Contains(recorder.Of(trainId), r => r.Phase!.StartsWith("epoch 2/2", StringComparison.Ordinal));
 
         ModelWeights weights;
         await using (var db = await app.Services.GetRequiredService<IDbContextFactory<PortalDb>>().CreateDbContextAsync())

@@ -34,7 +34,8 @@ public class SubmissionApiTests
     public async Task A_submitted_scores_file_gives_a_submitted_leaderboard_row_with_the_metrics_of_forensics_metrics()
     {
         using var tmp = new TempDir();
-        await using var app = new PortalFactory(tmp.Path);
+        var recorder = new ProgressRecorder();
+        await using var app = new PortalFactory(tmp.Path, ProgressRecorder.Into(recorder));
         var client = app.CreateClient();
         var (datasetId, images) = await RegisterAsync(client, tmp);
         // Scores with a label column, so `forensics metrics --scores` reads the very same file.
@@ -45,6 +46,10 @@ public class SubmissionApiTests
         Assert.Equal("submission", queued.GetProperty("kind").GetString());
         var run = await Wait.RunFinishedAsync(client, queued.GetProperty("id").GetInt64(), TimeSpan.FromSeconds(60));
         Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());
+        // Three steps (check, metrics, store), a third each, each named.
+        recorder.AssertTracksWork(run.GetProperty("id").GetInt64(), maxJump: 0.34, finalGap: 0);
+        Assert.Equal(["checking the scores against the dataset", $"computing the metrics of {scores.Count} scores", "storing the results", "done"],
+            recorder.Of(run.GetProperty("id").GetInt64()).Select(r => r.Phase));
 
         var expected = DetectionMetrics.Compute(scores.Select(s => s.Label).ToArray(), scores.Select(s => s.Score).ToArray(), new MetricsOptions());
         var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Path, "runs", run.GetProperty("id").GetInt64().ToString(CultureInfo.InvariantCulture), "metrics.json")))

@@ -62,6 +62,8 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
 
     string CheckpointPath(Config c) => inputs.ExistingFile(c.Checkpoint, "checkpoint");
 
+    const double ScoringStart = 0.02, ScoringShare = 0.96;
+
     public async Task ExecuteAsync(RunContext context)
     {
         await ValidateAsync(context.ConfigJson);
@@ -70,6 +72,7 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
         var test = await ReadyAsync(c.DatasetId, "datasetId");
         var valDataset = modes.Contains(ThresholdMode.CalibratedOnValidation) ? await ReadyAsync(c.ValDatasetId ?? c.DatasetId, "valDatasetId") : null;
 
+        context.ReportProgress(0, "loading the checkpoint");
         TorchRuntime.EnsureLoaded(options.Value.Torch);
         var device = TorchRuntime.ResolveDevice(options.Value.Torch.Device);
         using var detector = DetectorCheckpoint.Load(CheckpointPath(c), string.IsNullOrEmpty(c.Arch) ? null : c.Arch, device, inputs.DetectorCard(c.Card, c.Arch));
@@ -77,14 +80,18 @@ public sealed class CrossGeneratorJob(IDbContextFactory<PortalDb> dbFactory, Por
             EvaluationSet.FromManifest(DatasetManifest.Load(context.Paths.Data(d.ManifestPath!)), string.IsNullOrEmpty(split) ? null : split);
         var testSet = Load(test, c.Split);
         var valSet = valDataset is null ? null : Load(valDataset, c.ValSplit);
-        context.ReportProgress(0, $"scoring {testSet.Images.Count + (valSet?.Images.Count ?? 0)} image(s)");
+        context.ReportProgress(ScoringStart, $"scoring {testSet.Images.Count + (valSet?.Images.Count ?? 0)} image(s)");
+        // Progress follows the images scored over test and validation together; loading and writing take small fixed shares.
+        var progress = new SyncProgress<ProtocolProgress>(p =>
+            context.ReportProgress(ScoringStart + ScoringShare * p.Done / Math.Max(1, p.Total), $"{p.Stage}: scoring {p.Done}/{p.Total}"));
 
         var result = CrossGeneratorEvaluation.Run(detector, testSet, valSet, new CrossGenOptions
         {
             Eval = new EvalOptions { Seed = unchecked((ulong)c.Seed), Device = device, MaxPixels = options.Value.Images.MaxEvalPixels },
             Metrics = new MetricsOptions { BootstrapSamples = c.Bootstrap, Seed = unchecked((int)c.Seed) },
             Modes = modes, CheckpointChosenOn = c.CheckpointChosenOn,
-        }, context.CancellationToken);
+        }, progress, context.CancellationToken);
+        context.ReportProgress(ScoringStart + ScoringShare, "writing the tables");
 
         File.WriteAllText(Path.Combine(context.WorkDir, CrossGeneratorResults.JsonFileName), result.ToJson().ToJsonString(Forensics.ML.Metrics.ReportJson.Options));
         File.WriteAllText(Path.Combine(context.WorkDir, CrossGeneratorResults.CsvFileName), result.ToCsv());

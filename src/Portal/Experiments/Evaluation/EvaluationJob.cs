@@ -79,6 +79,8 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         _ => throw new FieldException("batching", $"batching must be 'single' (full image, batch 1) or 'size' (batches of equal-size images), not '{batching}'"),
     };
 
+    const double ScoringStart = 0.02, ScoringShare = 0.96;
+
     public async Task ExecuteAsync(RunContext context)
     {
         await ValidateAsync(context.ConfigJson);
@@ -88,13 +90,16 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
         await using (var db = await dbFactory.CreateDbContextAsync(ct))
             dataset = await db.Datasets.AsNoTracking().SingleAsync(d => d.Id == c.DatasetId, ct);
 
+        context.ReportProgress(0, "loading checkpoint");
         TorchRuntime.EnsureLoaded(options.Value.Torch);
         var device = TorchRuntime.ResolveDevice(options.Value.Torch.Device);
         var checkpoint = CheckpointPath(c);
-        context.ReportProgress(0, "loading checkpoint");
         var manifest = DatasetManifest.Load(context.Paths.Data(dataset.ManifestPath!));
         var set = EvaluationSet.FromManifest(manifest, string.IsNullOrEmpty(c.Split) ? null : c.Split);
-        var progress = new SyncProgress<EvalProgress>(p => context.ReportProgress(p.Total == 0 ? 1 : (double)p.Done / p.Total, $"scoring {p.Done}/{p.Total}"));
+        // Scoring is the work; loading before it and the metrics (bootstrap) and writes after it take small fixed shares.
+        var progress = new SyncProgress<EvalProgress>(p =>
+            context.ReportProgress(ScoringStart + ScoringShare * (p.Total == 0 ? 1 : (double)p.Done / p.Total), $"scoring {p.Done}/{p.Total}"));
+        context.ReportProgress(ScoringStart); // still loading: the checkpoint is read just before scoring
         var metricsOptions = new MetricsOptions { BootstrapSamples = c.Bootstrap, Seed = unchecked((int)c.Seed) };
         EvaluationReport report;
         ScoringResult result;
@@ -116,6 +121,7 @@ public sealed class EvaluationJob(IDbContextFactory<PortalDb> dbFactory, PortalP
             (result, report) = await ScoreDetectorAsync(context, c, checkpoint, device, set, progress, metricsOptions);
         }
 
+        context.ReportProgress(ScoringStart + ScoringShare, "writing the report");
         report.Write(context.WorkDir);
         await context.ArtifactAsync(EvaluationResults.ScoresArtifact, Path.Combine(context.WorkDir, EvaluationReport.ScoresFileName));
         await context.ArtifactAsync(EvaluationResults.MetricsArtifact, Path.Combine(context.WorkDir, EvaluationReport.MetricsFileName));

@@ -68,10 +68,15 @@ public sealed class SubmissionJob(IDbContextFactory<PortalDb> dbFactory, PortalP
     public async Task ExecuteAsync(RunContext context)
     {
         var c = context.Config<Config>();
+        // Three steps of similar cost on a large test set: check the scores against the dataset, compute the metrics
+        // (with their bootstrap), write and store them.
+        context.ReportProgress(0, "checking the scores against the dataset");
         var (set, scores) = await ParseAsync(c);
         await context.LogAsync($"submission '{c.Detector}' by {c.Uploader}: {scores.Scores.Count} scores, sha256 {c.Sha256}");
+        context.ReportProgress(1 / 3.0, $"computing the metrics of {scores.Scores.Count} scores");
         var report = EvaluationReport.Create(Architecture, (0, [], 1), c.ScoresFile, c.Sha256, set, scores, new EvalOptions(),
             new MetricsOptions());
+        context.ReportProgress(2 / 3.0, "storing the results");
         report.Write(context.WorkDir);
         await context.ArtifactAsync(EvaluationResults.ScoresArtifact, Path.Combine(context.WorkDir, EvaluationReport.ScoresFileName));
         await context.ArtifactAsync(EvaluationResults.MetricsArtifact, Path.Combine(context.WorkDir, EvaluationReport.MetricsFileName));

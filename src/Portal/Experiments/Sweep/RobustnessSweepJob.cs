@@ -70,6 +70,8 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
         ? SweepAxes.DefaultSeverities(SweepAxes.Check(c.Axis))
         : SweepAxes.ParseSeverities(c.Axis, c.Severities);
 
+    const double ScoringStart = 0.02, ScoringShare = 0.96;
+
     public async Task ExecuteAsync(RunContext context)
     {
         await ValidateAsync(context.ConfigJson);
@@ -78,6 +80,7 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
         await using (var db = await dbFactory.CreateDbContextAsync())
             dataset = await db.Datasets.AsNoTracking().SingleAsync(d => d.Id == c.DatasetId);
 
+        context.ReportProgress(0, "loading the checkpoint");
         TorchRuntime.EnsureLoaded(options.Value.Torch);
         var device = TorchRuntime.ResolveDevice(options.Value.Torch.Device);
         var checkpoint = CheckpointPath(c);
@@ -86,13 +89,17 @@ public sealed class RobustnessSweepJob(IDbContextFactory<PortalDb> dbFactory, Po
         var clean = await CachedCleanScoresAsync(c, checkpoint, set);
         if (clean is not null) await context.LogAsync($"clean point: reusing the scores of evaluation run {clean.Value.RunId}");
         var severities = Severities(c);
-        context.ReportProgress(0, $"{c.Axis}: {severities.Count} point(s)");
+        context.ReportProgress(ScoringStart, $"{c.Axis}: {severities.Count} point(s)");
+        // Progress follows the images scored over every point that is scored (a reused clean point costs nothing).
+        var progress = new SyncProgress<ProtocolProgress>(p =>
+            context.ReportProgress(ScoringStart + ScoringShare * p.Done / Math.Max(1, p.Total), $"{p.Stage}: scoring {p.Done}/{p.Total}"));
 
         var sweep = RobustnessSweep.Run(detector, set, c.Axis, severities, new SweepOptions
         {
             Eval = new EvalOptions { Seed = unchecked((ulong)c.Seed), Device = device, MaxPixels = options.Value.Images.MaxEvalPixels },
             Metrics = new MetricsOptions { BootstrapSamples = c.Bootstrap, Seed = unchecked((int)c.Seed) },
-        }, clean?.Scores, context.CancellationToken);
+        }, clean?.Scores, progress, context.CancellationToken);
+        context.ReportProgress(ScoringStart + ScoringShare, "writing the curves");
 
         File.WriteAllText(Path.Combine(context.WorkDir, SweepResult.JsonFileName), sweep.ToJson().ToJsonString(Forensics.ML.Metrics.ReportJson.Options));
         File.WriteAllText(Path.Combine(context.WorkDir, SweepResult.CsvFileName), sweep.ToCsv());
