@@ -63,12 +63,13 @@ public class CrossGeneratorJobTests(ITestOutputHelper output)
         var run = await Wait.RunFinishedAsync(client, id, TimeSpan.FromSeconds(120));
         Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());
 
-        // 7 test + 7 validation images, one per batch: each image moves the bar by 0.96/14.
-        var sequence = recorder.AssertTracksWork(id, maxJump: 0.1);
+        // 7 test + 7 validation images, batched by size (the default): each batch of 1-3 equal-size images moves the bar
+        // by its share of 0.96.
+        var sequence = recorder.AssertTracksWork(id, maxJump: 0.25);
         output.WriteLine(sequence);
         var phases = recorder.Of(id).Select(r => r.Phase).ToList();
-        Assert.Contains("test: scoring 1/14", phases);
+        Assert.Contains(phases, p => p?.StartsWith("test: scoring ") == true);
         Assert.Contains("validation: scoring 14/14", phases);
-        Assert.True(recorder.Of(id).Count >= 14, sequence);
+        Assert.True(recorder.Of(id).Count(r => r.Phase?.Contains(": scoring ") == true) >= 6, sequence);
     }
 }
