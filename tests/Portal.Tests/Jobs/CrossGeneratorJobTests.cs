@@ -63,13 +63,13 @@ public class CrossGeneratorJobTests(ITestOutputHelper output)
         var run = await Wait.RunFinishedAsync(client, id, TimeSpan.FromSeconds(120));
         Assert.True(run.GetProperty("status").GetString() == "succeeded", run.GetRawText());
 
-        // 7 test + 7 validation images, batched by size (the default): each batch of 1-3 equal-size images moves the bar
+        // 7 test + 7 validation images, batched by size (the default): each batch of up to 4 equal-size images moves the bar
         // by its share of 0.96.
-        var sequence = recorder.AssertTracksWork(id, maxJump: 0.25);
+        var sequence = recorder.AssertTracksWork(id, maxJump: 0.3);
         output.WriteLine(sequence);
         var phases = recorder.Of(id).Select(r => r.Phase).ToList();
         Assert.Contains(phases, p => p?.StartsWith("test: scoring ") == true);
         Assert.Contains("validation: scoring 14/14", phases);
-        Assert.True(recorder.Of(id).Count(r => r.Phase?.Contains(": scoring ") == true) >= 6, sequence);
+        Assert.True(recorder.Of(id).Count(r => r.Phase?.Contains(": scoring ") == true) >= 4, sequence);
     }
 }
