@@ -34,6 +34,10 @@ public class DemoBenchmarkPageTests : DemoBenchmarkTestBase
         Assert.All(cut.FindAll("[data-testid=pipeline-stage]"), s => Assert.Equal("planned", s.GetAttribute("data-state")));
         Assert.Contains("train", cut.FindAll("[data-testid=pipeline-stage]").Select(s => s.GetAttribute("data-stage")));
         Assert.NotNull(cut.Find("[data-testid=demo-pipeline-progress] [data-testid=run-progress]"));
+        // While the set runs, the plan comes first; the results move above it once every pipeline has finished.
+        Assert.Contains("order: 1", cut.Find("[data-testid=demo-plan]").GetAttribute("style"));
+        Assert.Contains("order: 2", cut.Find("[data-testid=demo-results]").GetAttribute("style"));
+        Assert.StartsWith($"Plan: {runs.Count} pipeline(s), 0 succeeded", cut.Find("[data-testid=demo-plan] h5").TextContent.Trim());
 
         // A second click reuses the pipelines.
         await cut.InvokeAsync(() => cut.Find("#demo-run").Click());
