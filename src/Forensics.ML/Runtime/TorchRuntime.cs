@@ -226,8 +226,8 @@ public static class TorchRuntime
     /// unmaps on free: im2col buffers and activations of a res50nodown batch are that large, so training and scoring spent
     /// as much time in the kernel as in user code. With mmap off for malloc (M_MMAP_MAX 0) and the trim threshold at 1 GiB,
     /// a freed buffer is reused by the next step. Measured with `forensics bench` on this 2-core Zen 5 (README,
-    /// Benchmarks): res50nodown at 96 px, batch 16, 1.3 -> 4.7 img/s forward and 0.55 -> 1.3 img/s per train step. The
-    /// price is memory: the heap keeps what a step freed (peak RSS 4.9 -> 7.7 GB in that bench). Off with
+    /// Benchmarks, one quiet session): res50nodown at 96 px, batch 16, 1.38 -> 5.47 img/s forward and 0.56 -> 1.53 img/s
+    /// per train step. The price is memory: the heap keeps what a step freed (the bench's peak RSS 4.8 -> 9.2 GB). Off with
     /// <see cref="TorchRuntimeOptions.Tuning"/> = false. Numerics are unchanged: only where the bytes live differs.
     /// </summary>
     static void TuneAllocator()
