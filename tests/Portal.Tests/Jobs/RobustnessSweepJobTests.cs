@@ -11,13 +11,19 @@ public class RobustnessSweepJobTests(ITestOutputHelper output)
 {
     static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "fixtures", "eval", .. parts]);
 
+    /// <summary>The eval fixture's images under eval-data/ and its tiny res50nodown as detector.pth.</summary>
+    static void WriteEvalDataAndDetector(TempDir tmp)
+    {
+        foreach (var file in Directory.GetFiles(Fixture("data"), "*", SearchOption.AllDirectories))
+            ImageFolders.Write(tmp.Sub("eval-data", Path.GetRelativePath(Fixture("data"), file)), File.ReadAllBytes(file));
+        File.Copy(Fixture("tiny_res50nodown_ckpt.pth"), tmp.Sub("detector.pth"));
+    }
+
     [Fact]
     public async Task A_jpeg_sweep_reuses_the_clean_scores_and_each_point_equals_an_evaluation_under_that_perturbation()
     {
         using var tmp = new TempDir();
-        foreach (var file in Directory.GetFiles(Fixture("data"), "*", SearchOption.AllDirectories))
-            ImageFolders.Write(tmp.Sub("eval-data", Path.GetRelativePath(Fixture("data"), file)), File.ReadAllBytes(file));
-        File.Copy(Fixture("tiny_res50nodown_ckpt.pth"), tmp.Sub("detector.pth"));
+        WriteEvalDataAndDetector(tmp);
         await using var app = new PortalFactory(tmp.Path);
         var client = app.CreateClient();
         var registered = await client.PostJsonAsync("/api/datasets", new { name = "eval", path = "eval-data" }, 202);
@@ -48,9 +54,7 @@ public class RobustnessSweepJobTests(ITestOutputHelper output)
     public async Task Sweep_progress_follows_the_images_scored_over_every_point()
     {
         using var tmp = new TempDir();
-        foreach (var file in Directory.GetFiles(Fixture("data"), "*", SearchOption.AllDirectories))
-            ImageFolders.Write(tmp.Sub("eval-data", Path.GetRelativePath(Fixture("data"), file)), File.ReadAllBytes(file));
-        File.Copy(Fixture("tiny_res50nodown_ckpt.pth"), tmp.Sub("detector.pth"));
+        WriteEvalDataAndDetector(tmp);
         var recorder = new ProgressRecorder();
         await using var app = new PortalFactory(tmp.Path, ProgressRecorder.Into(recorder));
         var client = app.CreateClient();
