@@ -38,11 +38,12 @@ public static class MiniGenImageCommand
         var jpegQuality = new Option<int>("--jpeg-quality") { HelpName = "Q", Description = "JPEG quality of the reals with --jpeg-real", DefaultValueFactory = _ => 90 };
         var patchSize = new Option<int>("--patch-size") { HelpName = "PX", Description = "Side of the square patches (the generators' resolution)", DefaultValueFactory = _ => 64 };
         var minStd = new Option<double>("--min-std") { HelpName = "X", Description = "Skip patches whose luma standard deviation (0..255) is below this; 0 keeps all", DefaultValueFactory = _ => 4.0 };
+        var minLaplacian = new Option<double>("--min-laplacian") { HelpName = "X", Description = "Skip patches whose high-frequency energy (mean squared Laplacian of luma, 0..255) is below this; 0 keeps all (the demo's MiniGenImage: 100, models/demo/demo.json)", DefaultValueFactory = _ => 0 };
         var maxPerPhoto = new Option<int>("--max-per-photo") { HelpName = "N", Description = "At most N patches per photo; 0 means no cap", DefaultValueFactory = _ => 100 };
         var patchesOnly = new Option<bool>("--patches-only") { Description = $"Only cut the real patches into <out>/{PatchesFolder}/{{train,val,test}}/" };
         var cmd = new Command("minigenimage", "Build MiniGenImage: real photo patches and generator samples in the GenImage layout <out>/<generator>/{train,val,test}/{ai,nature}/")
         {
-            photos, generator, output, train, val, test, seed, batch, jpegReal, jpegQuality, patchSize, minStd, maxPerPhoto, patchesOnly,
+            photos, generator, output, train, val, test, seed, batch, jpegReal, jpegQuality, patchSize, minStd, minLaplacian, maxPerPhoto, patchesOnly,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -57,7 +58,7 @@ public static class MiniGenImageCommand
                 RealFormat = parse.GetValue(jpegReal) ? RealImageFormat.Jpeg : RealImageFormat.Png,
                 JpegQuality = parse.GetValue(jpegQuality),
             };
-            var patchOptions = new PatchOptions { Size = parse.GetValue(patchSize), MinLumaStdDev = parse.GetValue(minStd), MaxPerPhoto = parse.GetValue(maxPerPhoto) };
+            var patchOptions = new PatchOptions { Size = parse.GetValue(patchSize), MinLumaStdDev = parse.GetValue(minStd), MinLaplacianEnergy = parse.GetValue(minLaplacian), MaxPerPhoto = parse.GetValue(maxPerPhoto) };
             var generators = (parse.GetValue(generator) ?? []).Select(d => d.FullName).ToList();
             return Task.FromResult(Run(parse.GetRequiredValue(photos).FullName, generators, parse.GetRequiredValue(output).FullName,
                 options, patchOptions, parse.GetValue(patchesOnly), config.Output, config.Error, ct));

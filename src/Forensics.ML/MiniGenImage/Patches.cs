@@ -16,6 +16,14 @@ public sealed record PatchOptions
     /// </summary>
     public double MinLumaStdDev { get; init; } = 4.0;
 
+    /// <summary>
+    /// Patches whose high-frequency energy (<see cref="RgbImage.LaplacianEnergy"/>: mean squared Laplacian of luma, 0..255
+    /// scale) is below this are skipped; 0 keeps every patch. A patch with no fine detail (sky, bokeh, a smooth gradient) is
+    /// the same picture after an autoencoder's reconstruction, so no detector can tell the two apart; the luma filter above
+    /// keeps such patches when they hold a gradient.
+    /// </summary>
+    public double MinLaplacianEnergy { get; init; }
+
     /// <summary>At most this many patches per photo (spread evenly over its grid), so no single photo dominates; 0 means no cap.</summary>
     public int MaxPerPhoto { get; init; } = 100;
 
@@ -24,6 +32,7 @@ public sealed record PatchOptions
     {
         if (Size is < 8 or > 1024) throw new ArgumentOutOfRangeException(nameof(Size), Size, "patch size must be 8..1024");
         if (MinLumaStdDev < 0 || double.IsNaN(MinLumaStdDev)) throw new ArgumentOutOfRangeException(nameof(MinLumaStdDev), MinLumaStdDev, "must be >= 0");
+        if (MinLaplacianEnergy < 0 || double.IsNaN(MinLaplacianEnergy)) throw new ArgumentOutOfRangeException(nameof(MinLaplacianEnergy), MinLaplacianEnergy, "must be >= 0");
         if (MaxPerPhoto < 0) throw new ArgumentOutOfRangeException(nameof(MaxPerPhoto), MaxPerPhoto, "must be >= 0");
     }
 }
@@ -81,7 +90,8 @@ public static class PatchCutter
 {
     /// <summary>
     /// The kept grid cells of <paramref name="photo"/>: a grid of size x size cells centred in the image; cells flatter than
-    /// <see cref="PatchOptions.MinLumaStdDev"/> are dropped; when more than <see cref="PatchOptions.MaxPerPhoto"/> remain,
+    /// <see cref="PatchOptions.MinLumaStdDev"/> or with less detail than <see cref="PatchOptions.MinLaplacianEnergy"/> are
+    /// dropped; when more than <see cref="PatchOptions.MaxPerPhoto"/> remain,
     /// an evenly spaced subset (in row-major order) is kept.
     /// </summary>
     public static IReadOnlyList<(int Row, int Col, RgbImage Patch)> Cut(RgbImage photo, PatchOptions options)
@@ -96,6 +106,7 @@ public static class PatchCutter
             {
                 var patch = photo.Crop(top + r * size, left + c * size, size, size);
                 if (options.MinLumaStdDev > 0 && patch.LumaStandardDeviation() < options.MinLumaStdDev) continue;
+                if (options.MinLaplacianEnergy > 0 && patch.LaplacianEnergy() < options.MinLaplacianEnergy) continue;
                 kept.Add((r, c, patch));
             }
         if (options.MaxPerPhoto == 0 || kept.Count <= options.MaxPerPhoto) return kept;

@@ -105,6 +105,23 @@ public sealed class RgbImage
         return new RgbImage(width, height, pixels);
     }
 
+    /// <summary>
+    /// The high-frequency energy: the mean squared 4-neighbour Laplacian of the luma (0..255 scale) over interior pixels, the
+    /// measure of <see cref="Evaluation.ShortcutStatistics.LaplacianEnergy"/>.
+    /// </summary>
+    public double LaplacianEnergy()
+    {
+        if (Width < 3 || Height < 3) return 0;
+        var luma = new float[Height, Width];
+        for (var y = 0; y < Height; y++)
+            for (var x = 0; x < Width; x++)
+            {
+                var i = (y * Width + x) * 3;
+                luma[y, x] = (float)(0.299 * Pixels[i] + 0.587 * Pixels[i + 1] + 0.114 * Pixels[i + 2]);
+            }
+        return Evaluation.ShortcutStatistics.OfLuma(luma).LaplacianEnergy;
+    }
+
     /// <summary>Standard deviation of the luma (0.299 R + 0.587 G + 0.114 B, 0..255 scale) over all pixels.</summary>
     public double LumaStandardDeviation()
     {

@@ -64,6 +64,27 @@ public sealed class PatchCutterTests
     }
 
     [Fact]
+    public void Patches_without_fine_detail_are_skipped_by_the_laplacian_floor_even_when_their_luma_varies()
+    {
+        // Left cell: a smooth diagonal gradient (luma std about 37, Laplacian energy 0 inside); right cell: the fixture's texture.
+        var texture = MiniGenImageFixtures.Photo(64, 64, seed: 5);
+        var pixels = new byte[128 * 64 * 3];
+        for (var y = 0; y < 64; y++)
+            for (var x = 0; x < 128; x++)
+                for (var c = 0; c < 3; c++)
+                    pixels[(y * 128 + x) * 3 + c] = x < 64 ? (byte)(2 * (x + y)) : texture.Pixels[(y * 64 + x - 64) * 3 + c];
+        var photo = new RgbImage(128, 64, pixels);
+        var gradient = photo.Crop(0, 0, 64, 64);
+        Assert.True(gradient.LumaStandardDeviation() > 30, $"gradient luma std {gradient.LumaStandardDeviation()}");
+        Assert.Equal(0, gradient.LaplacianEnergy(), 6);
+        Assert.True(texture.LaplacianEnergy() > 100, $"texture energy {texture.LaplacianEnergy()}");
+
+        Assert.Equal([(0, 0), (0, 1)], PatchCutter.Cut(photo, new PatchOptions { MaxPerPhoto = 0 }).Select(p => (p.Row, p.Col)));
+        Assert.Equal([(0, 1)], PatchCutter.Cut(photo, new PatchOptions { MaxPerPhoto = 0, MinLaplacianEnergy = 100 }).Select(p => (p.Row, p.Col)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => PatchCutter.Cut(photo, new PatchOptions { MinLaplacianEnergy = double.NaN }));
+    }
+
+    [Fact]
     public void Box_downscale_averages_blocks_with_integer_rounding()
     {
         // One 2x2 block per channel: R 0,1,2,3 -> 1.5 rounds up to 2; G all 255; B 0,0,0,1 -> 0.25 -> 0.

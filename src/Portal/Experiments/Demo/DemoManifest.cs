@@ -24,11 +24,12 @@ public sealed record DemoGenerator(string Name, string Folder);
 public sealed record DemoZooEntry(string Name, string Kind, string Architecture, string Folder);
 
 /// <summary>
-/// models/demo/demo.json: the photos folder, the generators MiniGenImage samples, the per-split fake counts, seed and
-/// patch size, and the models registered in the zoo. Folders are relative to the manifest's own folder.
+/// models/demo/demo.json: the photos folder, the generators MiniGenImage samples, the per-split fake counts, seed, patch
+/// size and the real patches' detail floor (<c>dataset.minLaplacianEnergy</c>, see <see cref="PatchOptions.MinLaplacianEnergy"/>),
+/// and the models registered in the zoo. Folders are relative to the manifest's own folder.
 /// </summary>
 public sealed record DemoManifest(string Path, string Sha256, string Photos, int PatchSize, long Seed, int BatchSize,
-    int Train, int Val, int Test, IReadOnlyList<DemoGenerator> Generators, IReadOnlyList<DemoZooEntry> Zoo)
+    int Train, int Val, int Test, IReadOnlyList<DemoGenerator> Generators, IReadOnlyList<DemoZooEntry> Zoo, double MinLaplacianEnergy = 0)
 {
     /// <summary>The manifest's file name inside the models folder's demo/ folder.</summary>
     public const string FileName = "demo.json";
@@ -38,6 +39,9 @@ public sealed record DemoManifest(string Path, string Sha256, string Photos, int
 
     /// <summary>The builder's options for this manifest.</summary>
     public MiniGenImageOptions BuildOptions() => new() { Train = Train, Val = Val, Test = Test, Seed = Seed, BatchSize = BatchSize };
+
+    /// <summary>How the photos are cut into the real patches.</summary>
+    public PatchOptions PatchOptions() => new() { Size = PatchSize, MinLaplacianEnergy = MinLaplacianEnergy };
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
     /// <exception cref="DemoManifestException">The file is missing, not JSON, or a field is missing or invalid.</exception>
@@ -75,6 +79,13 @@ public sealed record DemoManifest(string Path, string Sha256, string Photos, int
             if (n < min || n > max) throw new DemoManifestException(path, field, $"must be {min}..{max}, not {n}");
             return n;
         }
+        double Real(JsonObject obj, string key, string field, double fallback, double min, double max)
+        {
+            if (obj[key] is null) return fallback;
+            if (obj[key] is not JsonValue v || !v.TryGetValue<double>(out var x) || !double.IsFinite(x)) throw new DemoManifestException(path, field, "must be a number");
+            if (x < min || x > max) throw new DemoManifestException(path, field, $"must be {min}..{max}, not {x}");
+            return x;
+        }
         JsonObject Obj(JsonNode? node, string field) => node as JsonObject ?? throw new DemoManifestException(path, field, "must be an object");
         JsonArray Arr(JsonNode? node, string field) => node as JsonArray ?? throw new DemoManifestException(path, field, "must be an array");
 
@@ -83,6 +94,7 @@ public sealed record DemoManifest(string Path, string Sha256, string Photos, int
         var patchSize = (int)Int(dataset, "patchSize", "dataset.patchSize", 64, 8, 1024);
         var seed = Int(dataset, "seed", "dataset.seed", 1, long.MinValue, long.MaxValue);
         var batch = (int)Int(dataset, "batchSize", "dataset.batchSize", 50, 1, 10_000);
+        var minLaplacian = Real(dataset, "minLaplacianEnergy", "dataset.minLaplacianEnergy", 0, 0, 1e6);
         var counts = Obj(dataset["counts"], "dataset.counts");
         var train = (int)Int(counts, "train", "dataset.counts.train", -1, 0, 1_000_000);
         var val = (int)Int(counts, "val", "dataset.counts.val", -1, 0, 1_000_000);
@@ -124,6 +136,6 @@ public sealed record DemoManifest(string Path, string Sha256, string Photos, int
             }
         }
         var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
-        return new DemoManifest(path, sha, photos, patchSize, seed, batch, train, val, test, generators, zoo);
+        return new DemoManifest(path, sha, photos, patchSize, seed, batch, train, val, test, generators, zoo, minLaplacian);
     }
 }

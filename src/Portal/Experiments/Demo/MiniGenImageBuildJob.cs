@@ -93,7 +93,7 @@ public sealed class MiniGenImageBuildJob(IDbContextFactory<PortalDb> dbFactory, 
         PatchSet patches;
         try
         {
-            patches = PatchCutter.WritePatches(manifest.Photos, patchesDir, new PatchOptions { Size = manifest.PatchSize },
+            patches = PatchCutter.WritePatches(manifest.Photos, patchesDir, manifest.PatchOptions(),
                 new SyncProgress<PatchProgress>(p => context.ReportProgress(PatchesShare * p.Done / Math.Max(1, p.Total), $"patches: {p}")), ct);
         }
         catch (Exception e) when (e is PhotoCatalogueException or ImageDecodeException)
