@@ -15,7 +15,7 @@ public sealed record LareProgress(int Done, int Total, string? Current);
 public sealed record LareFailure(string Path, string Reason);
 
 /// <summary>What a LaRE run did.</summary>
-/// <param name="Total">Image files found in the input (readable or not).</param>
+/// <param name="Total">Image files found in the input and selected (readable or not).</param>
 /// <param name="Computed">Maps computed with the models.</param>
 /// <param name="FromCache">Maps taken from the cache (no model pass).</param>
 /// <param name="Failed">Images without a map (unreadable, undecodable, colliding output path), with reasons.</param>
@@ -49,15 +49,17 @@ public static class LareMaps
     /// Runs the extraction of <paramref name="inputDir"/> into <paramref name="outDir"/> with cache folder
     /// <paramref name="cacheDir"/> (default OUT/.cache). Cancellation is checked between batches.
     /// </summary>
+    /// <param name="include">Which of the folder's images get maps (every one when null), e.g. <see cref="SubsetSelector.AnyOf"/>.</param>
     /// <exception cref="DatasetLayoutException">The input folder is missing or has no supported layout.</exception>
     public static LareRunResult Run(StableDiffusionComponents components, string inputDir, string outDir, LareOptions options,
-        string? cacheDir = null, IProgress<LareProgress>? progress = null, CancellationToken ct = default)
+        string? cacheDir = null, IProgress<LareProgress>? progress = null, CancellationToken ct = default, Func<ScannedFile, bool>? include = null)
     {
         ArgumentNullException.ThrowIfNull(components);
         ArgumentNullException.ThrowIfNull(options);
         var wall = Stopwatch.StartNew();
         var extractor = new LareExtractor(components, options);
         var manifest = DatasetScanner.Scan(inputDir, new ScanOptions(), ct);
+        if (include is not null) manifest = manifest with { Images = manifest.Images.Where(e => include(e)).ToList(), Unreadable = manifest.Unreadable.Where(e => include(e)).ToList() };
         outDir = Path.GetFullPath(outDir);
         Directory.CreateDirectory(outDir);
         var cache = new LareCache(cacheDir ?? Path.Combine(outDir, DefaultCacheFolder));

@@ -34,6 +34,19 @@ public sealed class LareExtractionTests(LareFixture fixture, ITestOutputHelper l
     }
 
     [Fact]
+    public void Run_with_a_filter_maps_only_the_selected_images()
+    {
+        var input = Dataset();
+        var output = fixture.NewDir("out-fakes");
+        var run = LareMaps.Run(C, input, output, Small, include: f => f.Label == "fake");
+        Assert.Equal((2, 2, 0), (run.Total, run.Computed, run.Failed.Count)); // the broken real is not even looked at
+        var written = Directory.EnumerateFiles(output, "*.safetensors", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(output, f).Replace('\\', '/'))
+            .Where(f => !f.StartsWith(LareMaps.DefaultCacheFolder + "/", StringComparison.Ordinal)).Order(StringComparer.Ordinal);
+        Assert.Equal(["val/ai/371_sdv5_00145.safetensors", "val/ai/sub/000_sdv5_00002.safetensors"], written);
+    }
+
+    [Fact]
     public void Run_writes_one_map_per_readable_image_mirroring_paths_and_a_rerun_comes_from_the_cache()
     {
         var input = Dataset();

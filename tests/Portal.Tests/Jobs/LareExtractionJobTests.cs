@@ -102,4 +102,24 @@ public class LareExtractionJobTests(ITestOutputHelper testOutput)
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("\"sd\"", await response.Content.ReadAsStringAsync());
     }
+
+    [Theory]
+    [InlineData("nope/*", "matches no folder of dataset 'images'")]
+    [InlineData("test", "is not GENERATOR/SPLIT")]
+    public async Task A_subset_that_selects_nothing_is_400_naming_it(string subset, string message)
+    {
+        using var tmp = new TempDir();
+        Directory.CreateDirectory(tmp.Sub("not-sd"));
+        ImageFolders.RealFake(tmp.Sub("images"), 1);
+        await using var app = new PortalFactory(tmp.Path);
+        var client = app.CreateClient();
+        var registered = await client.PostJsonAsync("/api/datasets", new { name = "images", path = "images" }, 202);
+        await Wait.RunFinishedAsync(client, registered.GetProperty("runId").GetInt64());
+        using var response = await client.PostAsJsonAsync("/api/runs",
+            new { kind = "lare", config = new { datasetId = registered.GetProperty("id").GetInt64(), sd = "not-sd", subsets = new[] { "*/*", subset } } });
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Contains("subsets[1]", body);
+        Assert.Contains(message, body);
+    }
 }

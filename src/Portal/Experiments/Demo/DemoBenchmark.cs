@@ -1,3 +1,4 @@
+using Forensics.ML.Datasets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -154,8 +155,13 @@ public sealed class DemoBenchmark(IDbContextFactory<PortalDb> dbFactory, RunServ
 
     static string Percent(double f) => $"{f * 100:0}%";
 
-    /// <summary>The LaRE extraction config: every MiniGenImage image at its native 64 px, through ldm_nearest's SD folder.</summary>
-    public static JsonObject LareConfig(DemoInputs inputs) => Node(new LareExtractionJob.Config(inputs.DatasetId, inputs.SdFolder, ResizeTo: 64, Batch: 8));
+    /// <summary>
+    /// The LaRE extraction config: at their native 64 px through ldm_nearest's SD folder, the images LaRE² uses: every split of
+    /// <see cref="TrainGenerator"/> (training and validation) and every generator's test split (the evaluation); about half of
+    /// MiniGenImage.
+    /// </summary>
+    public static JsonObject LareConfig(DemoInputs inputs) => Node(new LareExtractionJob.Config(inputs.DatasetId, inputs.SdFolder, ResizeTo: 64, Batch: 8,
+        Subsets: [$"{TrainGenerator}/{SubsetSelector.Any}", $"{SubsetSelector.Any}/{TestSplit}"]));
 
     /// <summary>LaRE²'s epochs (its own plateau rule inside).</summary>
     public const int Lare2Epochs = 3;

@@ -1,3 +1,4 @@
+using Forensics.ML.Datasets;
 using Forensics.ML.Lare;
 using Forensics.ML.Runtime;
 using Microsoft.EntityFrameworkCore;
@@ -23,7 +24,7 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
 
     /// <summary>Sd: a diffusers Stable Diffusion folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/) under an allowed root.</summary>
     public sealed record Config(long DatasetId, string Sd, int Timestep = 200, int Ensemble = 4, long Seed = 0,
-        string Prompt = "a photo of a [CLS]", string Posterior = "sample", int ResizeTo = 256, int Batch = 4);
+        string Prompt = "a photo of a [CLS]", string Posterior = "sample", int ResizeTo = 256, int Batch = 4, IReadOnlyList<string>? Subsets = null);
 
     public string Kind => KindName;
     public string Queue => JobQueues.Device;
@@ -35,13 +36,36 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
         ConfigLimits.AtMost("ensemble", c.Ensemble, limits.Ensemble, nameof(limits.Ensemble));
         ConfigLimits.AtMost("resizeTo", c.ResizeTo, limits.ImageSize, nameof(limits.ImageSize));
         ConfigLimits.AtMost("batch", c.Batch, limits.Batch, nameof(limits.Batch));
-        await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
+        var dataset = await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
+        await SelectorsAsync(c, dataset);
         var sd = SdFolder(c);
         var missing = StableDiffusionComponents.RequiredFolders.Where(f => !Directory.Exists(Path.Combine(sd, f))).ToList();
         if (missing.Count > 0) throw new FieldException("sd", $"'{c.Sd}' is not a diffusers Stable Diffusion folder: missing {string.Join(", ", missing)}");
         if (c.Posterior is not ("sample" or "mean")) throw new FieldException("posterior", $"posterior must be sample or mean, not '{c.Posterior}'");
         try { LareOptionsOf(c).Validate(); }
         catch (ArgumentException e) { throw new FieldException("config", e.Message); }
+    }
+
+    /// <summary>The parsed <see cref="Config.Subsets"/>; each must name at least one (generator, split) folder of the dataset.</summary>
+    async Task<IReadOnlyList<SubsetSelector>?> SelectorsAsync(Config c, Dataset dataset)
+    {
+        if (c.Subsets is null) return null;
+        if (c.Subsets.Count == 0) throw new FieldException("subsets", "give at least one GENERATOR/SPLIT, or leave subsets out for every image");
+        List<(string Generator, string Split)> folders;
+        await using (var db = await dbFactory.CreateDbContextAsync())
+            folders = (await db.DatasetSubsets.AsNoTracking().Where(s => s.DatasetId == dataset.Id).Select(s => new { s.Generator, s.Split }).Distinct().ToListAsync())
+                .Select(s => (s.Generator, s.Split)).ToList();
+        var selectors = new List<SubsetSelector>();
+        for (var i = 0; i < c.Subsets.Count; i++)
+        {
+            SubsetSelector selector;
+            try { selector = SubsetSelector.Parse(c.Subsets[i]); }
+            catch (FormatException e) { throw new FieldException($"subsets[{i}]", e.Message); }
+            if (!folders.Any(f => selector.Matches(f.Generator, f.Split)))
+                throw new FieldException($"subsets[{i}]", $"'{selector}' matches no folder of dataset '{dataset.Name}'; it has {string.Join(", ", folders.Select(f => $"{f.Generator}/{f.Split}").Distinct().Order())}");
+            selectors.Add(selector);
+        }
+        return selectors;
     }
 
     string SdFolder(Config c)
@@ -69,9 +93,11 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
         using var components = StableDiffusionComponents.Load(SdFolder(c), TorchRuntime.ResolveDevice(options.Value.Torch.Device));
         var outDir = context.Paths.Data(LareResults.MapsFolder, context.RunId.ToString());
         var cacheDir = context.Paths.Data("cache", "lare");
+        var selectors = await SelectorsAsync(c, dataset);
+        if (selectors is not null) await context.LogAsync($"maps of the images in {string.Join(", ", selectors)} only");
         var result = LareMaps.Run(components, dataset.Path, outDir, LareOptionsOf(c), cacheDir,
             new SyncProgress<LareProgress>(p => context.ReportProgress(p.Total == 0 ? 1 : (double)p.Done / p.Total, $"maps {p.Done}/{p.Total}")),
-            context.CancellationToken);
+            context.CancellationToken, SubsetSelector.AnyOf(selectors));
 
         await context.MetricAsync(LareResults.SecondsPerImage, 0, result.SecondsPerImage);
         await context.MetricAsync(LareResults.MapsComputed, 0, result.Computed);
