@@ -158,6 +158,26 @@ public sealed class DemoBootstrapTests(DemoModels models) : IClassFixture<DemoMo
             Assert.Equal([datasetId], await db.Datasets.AsNoTracking().Select(d => d.Id).ToListAsync());
             Assert.Equal(DemoModels.ZooNames.Length, await db.Weights.CountAsync());
         }
+
+        // A changed demo.json (here the patches' detail floor) is reported, and the dataset its runs used is kept.
+        var changed = DemoModels.DemoManifestJson();
+        changed["dataset"]!["minLaplacianEnergy"] = 100;
+        models.WriteManifest(changed);
+        try
+        {
+            var log = new CapturedLog();
+            await using var third = Portal(data.Path, models.ModelsDir, log: log);
+            await StartAsync(third);
+            Assert.True(log.Has(LogLevel.Warning, "'minigenimage'", "was built from another version of", "it is kept as it is"),
+                string.Join("\n", log.Lines.Where(l => l.Message.StartsWith("Demo", StringComparison.Ordinal)).Select(l => l.Message)));
+            await using var db = await DbAsync(third);
+            Assert.Equal([runId], await db.Runs.AsNoTracking().Where(r => r.Kind == MiniGenImageBuildJob.KindName).Select(r => r.Id).ToListAsync());
+            Assert.Equal([datasetId], await db.Datasets.AsNoTracking().Select(d => d.Id).ToListAsync());
+        }
+        finally
+        {
+            models.WriteManifest(DemoModels.DemoManifestJson());
+        }
     }
 
     [Fact]

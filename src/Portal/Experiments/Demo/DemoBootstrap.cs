@@ -73,6 +73,11 @@ public sealed class DemoBootstrap(IServiceScopeFactory scopes, IOptions<PortalOp
             if (dataset is { Status: DatasetStatus.Ready })
             {
                 logger.LogInformation("Demo: dataset '{Name}' is ready (id {Id}, {Images} images)", name, dataset.Id, dataset.Images);
+                // A ready dataset is never rebuilt behind the runs that used it; a changed demo.json is only reported.
+                if (MiniGenImageBuildJob.ManifestSha256(dataset) is { } builtFrom && builtFrom != manifest.Sha256)
+                    logger.LogWarning("Demo: dataset '{Name}' (id {Id}) was built from another version of {Manifest} (sha256 {Old}, now {New}); " +
+                                      "it is kept as it is. To build the current one, register the new build under another name with the " +
+                                      "'{Kind}' job, or start on a fresh data folder", name, dataset.Id, manifest.Path, builtFrom[..12], manifest.Sha256[..12], MiniGenImageBuildJob.KindName);
                 return;
             }
             var active = await db.Runs.AsNoTracking()

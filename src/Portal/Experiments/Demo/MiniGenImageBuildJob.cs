@@ -68,6 +68,14 @@ public sealed class MiniGenImageBuildJob(IDbContextFactory<PortalDb> dbFactory, 
         return manifest;
     }
 
+    /// <summary>The SHA-256 of the demo.json a dataset built by this job was built from; null for other datasets.</summary>
+    public static string? ManifestSha256(Dataset dataset)
+    {
+        if (!IsBuilt(dataset)) return null;
+        try { return JsonNode.Parse(dataset.LineageJson!)?["demoManifest"]?["sha256"]?.GetValue<string>(); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException) { return null; }
+    }
+
     /// <summary>True when the dataset row was made by this job (its lineage says so), so a rebuild may update it.</summary>
     public static bool IsBuilt(Dataset dataset)
     {
