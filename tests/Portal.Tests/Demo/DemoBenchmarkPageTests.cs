@@ -21,6 +21,8 @@ public class DemoBenchmarkPageTests : DemoBenchmarkTestBase
         // The shortcut table measures the test split's images: reals first, then each generator.
         Assert.Equal(["real", "ldm_nearest", "ldm_transpose", "dcgan"], cut.FindAll("[data-testid=demo-shortcut] tbody tr").Select(r => r.GetAttribute("data-row")));
         Assert.All(cut.FindAll("[data-testid=demo-verdict]"), v => Assert.StartsWith("not measured yet", v.TextContent.Trim()));
+        // The cost claim: this store's ldm_nearest is an empty folder, so the page says why it is not counted.
+        cut.WaitForAssertion(() => Assert.StartsWith("not counted: ", cut.Find("[data-testid=demo-cost-error]").TextContent.Trim()));
 
         await cut.InvokeAsync(() => cut.Find("#demo-run").Click());
         cut.WaitForAssertion(() => Assert.Equal(DemoBenchmark.Seeds.Count, Queue.Enqueued.Count));

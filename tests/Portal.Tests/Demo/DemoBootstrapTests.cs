@@ -76,6 +76,9 @@ public sealed class DemoBootstrapTests(DemoModels models) : IClassFixture<DemoMo
         Assert.Equal(2, cost.GetProperty("steps").GetInt32());
         Assert.Equal(2 * cost.GetProperty("unetMacsPerStep").GetInt64() + cost.GetProperty("decodeMacs").GetInt64(), cost.GetProperty("generationMacs").GetInt64());
         Assert.True(cost.GetProperty("unetMacsPerStep").GetInt64() > 0);
+        // The demo page's cost table counts the same pair.
+        var page = await portal.Services.GetRequiredService<DemoQuery>().CostMacsAsync();
+        Assert.Equal((2, cost.GetProperty("generationMacs").GetInt64(), cost.GetProperty("alignmentMacs").GetInt64()), (page!.Steps, page.GenerationMacs, page.AlignmentMacs));
         // Steps given still win.
         using var fifty = await client.GetAsync($"/api/models/cost?autoencoder={vae}&unet={ldm}&steps=50&size=64");
         Assert.Equal(50, System.Text.Json.JsonDocument.Parse(await fifty.Content.ReadAsStringAsync()).RootElement.GetProperty("steps").GetInt32());

@@ -195,6 +195,23 @@ public class DemoResultsTests : DemoBenchmarkTestBase
     }
 
     [Fact]
+    public void The_cost_table_reads_as_in_the_readme_and_the_page_uses_the_same_cells()
+    {
+        var macs = new Portal.Zoo.ModelCost(1, 2, 20, 64, 16, 90_000_000, 100_000_000, 120_450_816, 220_450_816, 1_929_000_000, 1_929_000_000 / 220_450_816.0, "");
+        var cost = new DemoCost(macs, 0.026, 0.4538, 8);
+        Assert.Equal(string.Join(Environment.NewLine,
+            "### Cost: aligning vs generating one image", "",
+            "| | alignment (vae-nearest encode + decode) | generation (ldm_nearest, 20 DDIM steps + decode) | ratio |",
+            "|---|---:|---:|---:|",
+            "| GMACs per 64 px image | 0.220 | 1.929 | 8.8x |",
+            "| ms per image (wall, 8 images) | 26.0 | 453.8 | 17.5x |", "",
+            "Paper (SD 1.x at 256 px): 2.32 vs 25.2 GMACs, 10.9x.", ""), DemoCost.ToMarkdown(cost));
+        Assert.Equal(["GMACs per 64 px image", "0.220", "1.929", "8.8x"], DemoCost.MacsCells(macs));
+        Assert.Equal("### Cost: aligning vs generating one image" + Environment.NewLine + Environment.NewLine +
+                     "not measured: the zoo has no vae-nearest or ldm_nearest" + Environment.NewLine, DemoCost.ToMarkdown(null));
+    }
+
+    [Fact]
     public void A_claim_without_its_rows_says_what_is_not_measured_yet()
     {
         var tables = DemoResults.Tables(new DemoData([new DemoMeasurement("aligned", "dcgan", "clean", 0.9, 0.95)], []));

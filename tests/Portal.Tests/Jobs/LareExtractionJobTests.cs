@@ -88,8 +88,8 @@ public class LareExtractionJobTests(ITestOutputHelper testOutput)
         Assert.Contains("\"arch\": \"lare2\"", File.ReadAllText(Path.Combine(tmp.Path, "runs", run.GetProperty("id").GetInt64().ToString(), "metrics.json")));
     }
 
-    [Fact]
-    public async Task A_folder_that_is_not_a_Stable_Diffusion_checkpoint_is_400_on_sd()
+    /// <summary>A LaRE run request on a registered two-image dataset "images" with <paramref name="config"/> added to its id.</summary>
+    static async Task<(HttpStatusCode Status, string Body)> PostLareAsync(Func<long, object> config)
     {
         using var tmp = new TempDir();
         Directory.CreateDirectory(tmp.Sub("not-sd"));
@@ -98,9 +98,16 @@ public class LareExtractionJobTests(ITestOutputHelper testOutput)
         var client = app.CreateClient();
         var registered = await client.PostJsonAsync("/api/datasets", new { name = "images", path = "images" }, 202);
         await Wait.RunFinishedAsync(client, registered.GetProperty("runId").GetInt64());
-        using var response = await client.PostAsJsonAsync("/api/runs", new { kind = "lare", config = new { datasetId = registered.GetProperty("id").GetInt64(), sd = "not-sd" } });
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Contains("\"sd\"", await response.Content.ReadAsStringAsync());
+        using var response = await client.PostAsJsonAsync("/api/runs", new { kind = "lare", config = config(registered.GetProperty("id").GetInt64()) });
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_folder_that_is_not_a_Stable_Diffusion_checkpoint_is_400_on_sd()
+    {
+        var (status, body) = await PostLareAsync(id => new { datasetId = id, sd = "not-sd" });
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("\"sd\"", body);
     }
 
     [Theory]
@@ -108,17 +115,8 @@ public class LareExtractionJobTests(ITestOutputHelper testOutput)
     [InlineData("test", "is not GENERATOR/SPLIT")]
     public async Task A_subset_that_selects_nothing_is_400_naming_it(string subset, string message)
     {
-        using var tmp = new TempDir();
-        Directory.CreateDirectory(tmp.Sub("not-sd"));
-        ImageFolders.RealFake(tmp.Sub("images"), 1);
-        await using var app = new PortalFactory(tmp.Path);
-        var client = app.CreateClient();
-        var registered = await client.PostJsonAsync("/api/datasets", new { name = "images", path = "images" }, 202);
-        await Wait.RunFinishedAsync(client, registered.GetProperty("runId").GetInt64());
-        using var response = await client.PostAsJsonAsync("/api/runs",
-            new { kind = "lare", config = new { datasetId = registered.GetProperty("id").GetInt64(), sd = "not-sd", subsets = new[] { "*/*", subset } } });
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        var body = await response.Content.ReadAsStringAsync();
+        var (status, body) = await PostLareAsync(id => new { datasetId = id, sd = "not-sd", subsets = new[] { "*/*", subset } });
+        Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("subsets[1]", body);
         Assert.Contains(message, body);
     }

@@ -38,19 +38,53 @@ public sealed record DemoCost(ModelCost Macs, double AlignSecondsPerImage, doubl
         ["seconds_ratio"] = Math.Round(TimeRatio, 4), ["steps"] = Macs.Steps, ["image_size"] = Macs.ImageSize, ["images_timed"] = Images,
     };
 
+    /// <summary>The line that sets the demo's ratio beside the paper's.</summary>
+    public const string PaperLine = "Paper (SD 1.x at 256 px): 2.32 vs 25.2 GMACs, 10.9x.";
+
+    /// <summary>The cost table's header: an empty corner, alignment, generation (with its DDIM steps), ratio.</summary>
+    public static IReadOnlyList<string> Header(ModelCost macs) =>
+        ["", "alignment (vae-nearest encode + decode)", $"generation (ldm_nearest, {macs.Steps.ToString(CultureInfo.InvariantCulture)} DDIM steps + decode)", "ratio"];
+
+    /// <summary>The MACs row: GMACs per image on each side and their ratio.</summary>
+    public static IReadOnlyList<string> MacsCells(ModelCost m) =>
+        [$"GMACs per {m.ImageSize} px image", G(m.AlignmentMacs), G(m.GenerationMacs), $"{m.Ratio.ToString("0.0", CultureInfo.InvariantCulture)}x"];
+
+    /// <summary>The wall-time row: milliseconds per image on each side and their ratio.</summary>
+    public IReadOnlyList<string> TimeCells() =>
+        [$"ms per image (wall, {Images} images)", Ms(AlignSecondsPerImage), Ms(GenerateSecondsPerImage), $"{TimeRatio.ToString("0.0", CultureInfo.InvariantCulture)}x"];
+
+    static string G(long macs) => (macs / 1e9).ToString("0.000", CultureInfo.InvariantCulture);
+    static string Ms(double seconds) => (1000 * seconds).ToString("0.0", CultureInfo.InvariantCulture);
+
     /// <summary>The cost table as markdown; a line saying why when it could not be measured.</summary>
     public static string ToMarkdown(DemoCost? c)
     {
         var text = new StringBuilder("### Cost: aligning vs generating one image").AppendLine().AppendLine();
         if (c is null) return text.AppendLine("not measured: the zoo has no vae-nearest or ldm_nearest").ToString();
-        static string G(long macs) => (macs / 1e9).ToString("0.000", CultureInfo.InvariantCulture);
-        static string S(double s) => (1000 * s).ToString("0.0", CultureInfo.InvariantCulture);
-        text.AppendLine("| | alignment (vae-nearest encode + decode) | generation (ldm_nearest, " + c.Macs.Steps.ToString(CultureInfo.InvariantCulture) + " DDIM steps + decode) | ratio |");
+        static string Row(IEnumerable<string> cells) => "|" + string.Concat(cells.Select(x => x.Length == 0 ? " |" : $" {x} |"));
+        text.AppendLine(Row(Header(c.Macs)));
         text.AppendLine("|---|---:|---:|---:|");
-        text.AppendLine($"| GMACs per {c.Macs.ImageSize} px image | {G(c.Macs.AlignmentMacs)} | {G(c.Macs.GenerationMacs)} | {c.Macs.Ratio.ToString("0.0", CultureInfo.InvariantCulture)}x |");
-        text.AppendLine($"| ms per image (wall, {c.Images} images) | {S(c.AlignSecondsPerImage)} | {S(c.GenerateSecondsPerImage)} | {c.TimeRatio.ToString("0.0", CultureInfo.InvariantCulture)}x |");
-        text.AppendLine().AppendLine("Paper (SD 1.x at 256 px): 2.32 vs 25.2 GMACs, 10.9x.");
+        text.AppendLine(Row(MacsCells(c.Macs)));
+        text.AppendLine(Row(c.TimeCells()));
+        text.AppendLine().AppendLine(PaperLine);
         return text.ToString();
+    }
+
+    /// <summary>
+    /// The MACs of aligning vs generating one 64 px image (the model zoo's count, no image is run); null when the zoo has no
+    /// vae-nearest or ldm_nearest.
+    /// </summary>
+    public static async Task<ModelCost?> MacsAsync(IDbContextFactory<PortalDb> dbFactory, ModelZooService zoo, CancellationToken ct = default)
+    {
+        var (vae, ldm) = await ZooPairAsync(dbFactory, ct);
+        return vae is null || ldm is null ? null : await zoo.CostAsync(vae.Id, ldm.Id, (int?)null, 64, ct);
+    }
+
+    static async Task<(ModelWeights? Vae, ModelWeights? Ldm)> ZooPairAsync(IDbContextFactory<PortalDb> dbFactory, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return (await db.Weights.AsNoTracking().SingleOrDefaultAsync(w => w.Name == DemoBenchmark.VaeName, ct),
+            await db.Weights.AsNoTracking().SingleOrDefaultAsync(w => w.Name == DemoBenchmark.TrainGenerator, ct));
     }
 
     /// <summary>Measures the cost; null when the zoo lacks vae-nearest or ldm_nearest (or MiniGenImage's test reals are missing).</summary>
@@ -58,14 +92,10 @@ public sealed record DemoCost(ModelCost Macs, double AlignSecondsPerImage, doubl
     {
         var dbFactory = services.GetRequiredService<IDbContextFactory<PortalDb>>();
         var zoo = services.GetRequiredService<ModelZooService>();
-        ModelWeights? vae, ldm;
+        var (vae, ldm) = await ZooPairAsync(dbFactory, ct);
         Dataset? minigen;
         await using (var db = await dbFactory.CreateDbContextAsync(ct))
-        {
-            vae = await db.Weights.AsNoTracking().SingleOrDefaultAsync(w => w.Name == DemoBenchmark.VaeName, ct);
-            ldm = await db.Weights.AsNoTracking().SingleOrDefaultAsync(w => w.Name == DemoBenchmark.TrainGenerator, ct);
             minigen = await db.Datasets.AsNoTracking().SingleOrDefaultAsync(d => d.Name == DemoBenchmark.DatasetName && d.Status == DatasetStatus.Ready, ct);
-        }
         if (vae is null || ldm is null || minigen is null) return null;
         var macs = await zoo.CostAsync(vae.Id, ldm.Id, (int?)null, 64, ct);
         var reals = Directory.EnumerateFiles(Path.Combine(minigen.Path, DemoBenchmark.TrainGenerator, DemoBenchmark.TestSplit, "nature")).Order(StringComparer.Ordinal).Take(TimedImages).ToList();
