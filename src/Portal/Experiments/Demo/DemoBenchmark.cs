@@ -1,7 +1,7 @@
-using Forensics.ML.Datasets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Forensics.ML.Datasets;
 using Forensics.ML.Evaluation;
 using Forensics.ML.Lare2;
 using Microsoft.EntityFrameworkCore;

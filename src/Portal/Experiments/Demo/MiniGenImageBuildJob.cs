@@ -71,17 +71,23 @@ public sealed class MiniGenImageBuildJob(IDbContextFactory<PortalDb> dbFactory, 
     /// <summary>The SHA-256 of the demo.json a dataset built by this job was built from; null for other datasets.</summary>
     public static string? ManifestSha256(Dataset dataset)
     {
-        if (!IsBuilt(dataset)) return null;
-        try { return JsonNode.Parse(dataset.LineageJson!)?["demoManifest"]?["sha256"]?.GetValue<string>(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException) { return null; }
+        try { return BuiltLineage(dataset)?["demoManifest"]?["sha256"]?.GetValue<string>(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException) { return null; }
     }
 
     /// <summary>True when the dataset row was made by this job (its lineage says so), so a rebuild may update it.</summary>
-    public static bool IsBuilt(Dataset dataset)
+    public static bool IsBuilt(Dataset dataset) => BuiltLineage(dataset) is not null;
+
+    /// <summary>The dataset's lineage when this job wrote it; null for any other dataset or an unreadable lineage.</summary>
+    static JsonNode? BuiltLineage(Dataset dataset)
     {
-        if (dataset.LineageJson is null) return false;
-        try { return JsonNode.Parse(dataset.LineageJson)?["kind"]?.GetValue<string>() == LineageKind; }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException) { return false; }
+        if (dataset.LineageJson is null) return null;
+        try
+        {
+            var lineage = JsonNode.Parse(dataset.LineageJson);
+            return lineage?["kind"]?.GetValue<string>() == LineageKind ? lineage : null;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException) { return null; }
     }
 
     // Cutting decodes every full-size photo once: a small share, moved photo by photo; sampling the fakes is the bulk.

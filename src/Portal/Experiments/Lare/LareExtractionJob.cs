@@ -29,21 +29,24 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
     public string Kind => KindName;
     public string Queue => JobQueues.Device;
 
-    public async Task ValidateAsync(string configJson)
+    public Task ValidateAsync(string configJson) => CheckAsync(JobInputs.Parse<Config>(configJson, "LaRE"));
+
+    /// <summary>Checks every field; the dataset and the parsed <see cref="Config.Subsets"/> (null: every image).</summary>
+    async Task<(Dataset Dataset, IReadOnlyList<SubsetSelector>? Selectors)> CheckAsync(Config c)
     {
-        var c = JobInputs.Parse<Config>(configJson, "LaRE");
         var limits = options.Value.Limits;
         ConfigLimits.AtMost("ensemble", c.Ensemble, limits.Ensemble, nameof(limits.Ensemble));
         ConfigLimits.AtMost("resizeTo", c.ResizeTo, limits.ImageSize, nameof(limits.ImageSize));
         ConfigLimits.AtMost("batch", c.Batch, limits.Batch, nameof(limits.Batch));
         var dataset = await inputs.ReadyDatasetAsync(c.DatasetId, "datasetId");
-        await SelectorsAsync(c, dataset);
+        var selectors = await SelectorsAsync(c, dataset);
         var sd = SdFolder(c);
         var missing = StableDiffusionComponents.RequiredFolders.Where(f => !Directory.Exists(Path.Combine(sd, f))).ToList();
         if (missing.Count > 0) throw new FieldException("sd", $"'{c.Sd}' is not a diffusers Stable Diffusion folder: missing {string.Join(", ", missing)}");
         if (c.Posterior is not ("sample" or "mean")) throw new FieldException("posterior", $"posterior must be sample or mean, not '{c.Posterior}'");
         try { LareOptionsOf(c).Validate(); }
         catch (ArgumentException e) { throw new FieldException("config", e.Message); }
+        return (dataset, selectors);
     }
 
     /// <summary>The parsed <see cref="Config.Subsets"/>; each must name at least one (generator, split) folder of the dataset.</summary>
@@ -51,10 +54,8 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
     {
         if (c.Subsets is null) return null;
         if (c.Subsets.Count == 0) throw new FieldException("subsets", "give at least one GENERATOR/SPLIT, or leave subsets out for every image");
-        List<(string Generator, string Split)> folders;
-        await using (var db = await dbFactory.CreateDbContextAsync())
-            folders = (await db.DatasetSubsets.AsNoTracking().Where(s => s.DatasetId == dataset.Id).Select(s => new { s.Generator, s.Split }).Distinct().ToListAsync())
-                .Select(s => (s.Generator, s.Split)).ToList();
+        await using var db = await dbFactory.CreateDbContextAsync();
+        var folders = await db.DatasetSubsets.AsNoTracking().Where(s => s.DatasetId == dataset.Id).Select(s => new { s.Generator, s.Split }).Distinct().ToListAsync();
         var selectors = new List<SubsetSelector>();
         for (var i = 0; i < c.Subsets.Count; i++)
         {
@@ -82,18 +83,14 @@ public sealed class LareExtractionJob(IDbContextFactory<PortalDb> dbFactory, Por
 
     public async Task ExecuteAsync(RunContext context)
     {
-        await ValidateAsync(context.ConfigJson);
         var c = context.Config<Config>();
-        Dataset dataset;
-        await using (var db = await dbFactory.CreateDbContextAsync())
-            dataset = await db.Datasets.AsNoTracking().SingleAsync(d => d.Id == c.DatasetId);
+        var (dataset, selectors) = await CheckAsync(c);
 
         TorchRuntime.EnsureLoaded(options.Value.Torch);
         context.ReportProgress(0, "loading Stable Diffusion components");
         using var components = StableDiffusionComponents.Load(SdFolder(c), TorchRuntime.ResolveDevice(options.Value.Torch.Device));
         var outDir = context.Paths.Data(LareResults.MapsFolder, context.RunId.ToString());
         var cacheDir = context.Paths.Data("cache", "lare");
-        var selectors = await SelectorsAsync(c, dataset);
         if (selectors is not null) await context.LogAsync($"maps of the images in {string.Join(", ", selectors)} only");
         var result = LareMaps.Run(components, dataset.Path, outDir, LareOptionsOf(c), cacheDir,
             new SyncProgress<LareProgress>(p => context.ReportProgress(p.Total == 0 ? 1 : (double)p.Done / p.Total, $"maps {p.Done}/{p.Total}")),
