@@ -12,7 +12,7 @@ public static class WorkerEndpoints
     {
         app.MapGet("/api/workers", async (WorkerDirectory workers, CancellationToken ct) => await workers.ListAsync(ct))
             .WithTags("portal")
-            .WithSummary("Job-running processes: state live|stopped|gone (heartbeat older than Portal:Jobs:OrphanAfterSeconds), device, queues, current runs");
+            .WithSummary("Job-running processes: state live|stopped|gone (heartbeat older than Portal:Jobs:OrphanAfterSeconds, or its process on this host has exited), device, queues, current runs");
         return app;
     }
 }

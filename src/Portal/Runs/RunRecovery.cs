@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Portal.Infrastructure;
@@ -104,14 +103,9 @@ public sealed class RunRecovery(IDbContextFactory<PortalDb> dbFactory, IRunQueue
         if (worker is null) return "no worker recorded";
         var colon = worker.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(worker.AsSpan(colon + 1), out var pid)) return null;
-        if (!string.Equals(worker[..colon], Environment.MachineName, StringComparison.OrdinalIgnoreCase)) return null;
-        if (pid == Environment.ProcessId) return atStart ? "this process restarted with the same id" : null;
-        try
-        {
-            using var process = Process.GetProcessById(pid);
-            return process.HasExited ? "its process has exited" : null;
-        }
-        catch (ArgumentException) { return "its process no longer exists"; }
-        catch (InvalidOperationException) { return "its process no longer exists"; }
+        var host = worker[..colon];
+        if (pid == Environment.ProcessId && string.Equals(host, Environment.MachineName, StringComparison.OrdinalIgnoreCase))
+            return atStart ? "this process restarted with the same id" : null;
+        return LocalWorkerProcess.GoneReason(host, pid);
     }
 }

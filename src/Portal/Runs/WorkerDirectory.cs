@@ -21,7 +21,9 @@ public sealed class WorkerDirectory(IDbContextFactory<PortalDb> dbFactory, IOpti
         var rows = await db.Workers.AsNoTracking().Where(w => w.HeartbeatAt >= shownSince).ToListAsync(ct);
         var running = await db.Runs.AsNoTracking().Where(r => r.Status == RunStatus.Running && r.Worker != null)
             .OrderBy(r => r.Id).Select(r => new { r.Id, r.Kind, r.Progress, r.Phase, r.Worker }).ToListAsync(ct);
-        string State(WorkerNode w) => w.StoppedAt is not null ? "stopped" : w.HeartbeatAt >= fresh ? "live" : "gone";
+        // A worker of this host whose process is gone is "gone" at once, as takeover treats it (RunRecovery).
+        string State(WorkerNode w) => w.StoppedAt is not null ? "stopped"
+            : w.HeartbeatAt >= fresh && LocalWorkerProcess.GoneReason(w.Host, w.ProcessId) is null ? "live" : "gone";
         return rows
             .Select(w => (Row: w, State: State(w)))
             .OrderBy(x => x.State == "live" ? 0 : 1).ThenBy(x => x.State == "live" ? x.Row.Name : "", StringComparer.Ordinal)

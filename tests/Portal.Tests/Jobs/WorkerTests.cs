@@ -117,6 +117,33 @@ public class WorkerTests
     }
 
     [Fact]
+    public async Task A_worker_of_this_host_whose_process_exited_is_gone_at_once_though_its_heartbeat_is_fresh()
+    {
+        using var tmp = new TempDir();
+        await using var app = new PortalFactory(tmp.Path, settings: new Dictionary<string, string>(QueueOnly) { ["Portal:Jobs:OrphanAfterSeconds"] = "600" });
+        // A process of this host that has exited (and been reaped): its pid names nobody now.
+        using var exited = System.Diagnostics.Process.Start("true")!;
+        await exited.WaitForExitAsync();
+        var now = DateTime.UtcNow;
+        WorkerNode Node(string host, int pid) => new()
+        {
+            Name = $"{host}:{pid}", Host = host, ProcessId = pid, Mode = "worker", DeviceKind = "cpu", DeviceName = "cpu", MemoryBytes = 1L << 30,
+            Threads = 1, Queues = JobQueues.DeviceCpu, StartedAt = now.AddMinutes(-1), HeartbeatAt = now,
+        };
+        var local = Node(Environment.MachineName, exited.Id);
+        var elsewhere = Node("other-host", exited.Id); // the same pid elsewhere says nothing about that machine's process
+        await using (var db = await DbAsync(app))
+        {
+            db.Workers.AddRange(local, elsewhere);
+            await db.SaveChangesAsync();
+        }
+        var workers = (await app.CreateClient().GetJsonAsync("/api/workers")).EnumerateArray()
+            .ToDictionary(w => w.GetProperty("name").GetString()!, w => w.GetProperty("state").GetString());
+        Assert.Equal("gone", workers[local.Name]);
+        Assert.Equal("live", workers[elsewhere.Name]);
+    }
+
+    [Fact]
     public async Task A_runs_device_field_picks_its_queue_and_a_bad_one_is_a_400_naming_device()
     {
         using var tmp = new TempDir();
