@@ -130,13 +130,15 @@ public sealed class TorchScriptNetwork : IDetectorNetwork
 public sealed class OnnxNetwork : IDetectorNetwork
 {
     private readonly string path;
+    private readonly GraphOptimizationLevel optimization;
     private InferenceSession session;
     private readonly string inputName;
     private readonly string outputName;
 
-    private OnnxNetwork(string path, InferenceSession session, Device device)
+    private OnnxNetwork(string path, InferenceSession session, Device device, GraphOptimizationLevel optimization)
     {
         this.path = path;
+        this.optimization = optimization;
         this.session = session;
         Device = device;
         var inputs = session.InputMetadata;
@@ -163,12 +165,15 @@ public sealed class OnnxNetwork : IDetectorNetwork
     /// <inheritdoc/>
     public (int? Batch, int? Height, int? Width) DeclaredInput { get; }
 
-    /// <summary>Opens <paramref name="path"/> for <paramref name="device"/> (CPU, or CUDA through ONNX Runtime's CUDA provider).</summary>
+    /// <summary>
+    /// Opens <paramref name="path"/> for <paramref name="device"/> (CPU, or CUDA through ONNX Runtime's CUDA provider), with
+    /// ONNX Runtime's graph optimizations at <paramref name="optimization"/> (all of them unless a benchmark asks otherwise).
+    /// </summary>
     /// <exception cref="DetectorCheckpointException">ONNX Runtime cannot read it, or its input is not one float image batch.</exception>
-    public static OnnxNetwork Load(string path, Device device)
+    public static OnnxNetwork Load(string path, Device device, GraphOptimizationLevel optimization = GraphOptimizationLevel.ORT_ENABLE_ALL)
     {
-        var session = Open(path, device);
-        try { return new OnnxNetwork(path, session, device); }
+        var session = Open(path, device, optimization);
+        try { return new OnnxNetwork(path, session, device, optimization); }
         catch
         {
             session.Dispose();
@@ -176,9 +181,9 @@ public sealed class OnnxNetwork : IDetectorNetwork
         }
     }
 
-    private static InferenceSession Open(string path, Device device)
+    private static InferenceSession Open(string path, Device device, GraphOptimizationLevel optimization)
     {
-        var options = new SessionOptions { IntraOpNumThreads = Math.Max(1, get_num_threads()) };
+        var options = new SessionOptions { IntraOpNumThreads = Math.Max(1, get_num_threads()), GraphOptimizationLevel = optimization };
         try
         {
             if (device.type == DeviceType.CUDA) options.AppendExecutionProvider_CUDA(Math.Max(0, device.index));
@@ -215,7 +220,7 @@ public sealed class OnnxNetwork : IDetectorNetwork
     public void MoveTo(Device device)
     {
         if (device.type == Device.type && device.index == Device.index) return;
-        var next = Open(path, device);
+        var next = Open(path, device, optimization);
         session.Dispose();
         session = next;
         Device = device;
