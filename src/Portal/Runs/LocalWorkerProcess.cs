@@ -14,7 +14,7 @@ public static class LocalWorkerProcess
     /// </summary>
     public static string? GoneReason(string host, int pid)
     {
-        if (!string.Equals(host, Environment.MachineName, StringComparison.OrdinalIgnoreCase) || pid == Environment.ProcessId) return null;
+        if (!OnThisHost(host) || pid == Environment.ProcessId) return null;
         try
         {
             using var process = Process.GetProcessById(pid);
@@ -23,4 +23,9 @@ public static class LocalWorkerProcess
         catch (ArgumentException) { return "its process no longer exists"; }
         catch (InvalidOperationException) { return "its process no longer exists"; }
     }
+
+    /// <summary>True when <paramref name="host"/> and <paramref name="pid"/> name this very process.</summary>
+    public static bool IsThisProcess(string host, int pid) => pid == Environment.ProcessId && OnThisHost(host);
+
+    static bool OnThisHost(string host) => string.Equals(host, Environment.MachineName, StringComparison.OrdinalIgnoreCase);
 }

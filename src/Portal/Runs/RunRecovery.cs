@@ -104,8 +104,7 @@ public sealed class RunRecovery(IDbContextFactory<PortalDb> dbFactory, IRunQueue
         var colon = worker.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(worker.AsSpan(colon + 1), out var pid)) return null;
         var host = worker[..colon];
-        if (pid == Environment.ProcessId && string.Equals(host, Environment.MachineName, StringComparison.OrdinalIgnoreCase))
-            return atStart ? "this process restarted with the same id" : null;
+        if (LocalWorkerProcess.IsThisProcess(host, pid)) return atStart ? "this process restarted with the same id" : null;
         return LocalWorkerProcess.GoneReason(host, pid);
     }
 }
